@@ -1,0 +1,1 @@
+//! Pure synchronous conversion of images into named variants

@@ -1,0 +1,94 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The identity of one upload job: a UUIDv7, so ids sort by creation time and still carry 74 random bits that
+/// make them unguessable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobId(Uuid);
+
+/// A string that is not a job id.
+#[derive(Debug, thiserror::Error)]
+#[error("not a job id (expected a UUIDv7 such as 01938c4e-7f1a-7cc0-a5b2-3d4e5f607182)")]
+pub struct JobIdError;
+
+impl JobId {
+    /// A fresh id for a job created now.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FromStr for JobId {
+    type Err = JobIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Only the canonical hyphenated form: it is the only one we hand out, and it keeps keys unambiguous.
+        if s.len() != 36 {
+            return Err(JobIdError);
+        }
+        let uuid = Uuid::try_parse(s).map_err(|_| JobIdError)?;
+        if uuid.get_version_num() != 7 {
+            return Err(JobIdError);
+        }
+        Ok(Self(uuid))
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = JobIdError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> Self {
+        id.to_string()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_by_creation() {
+        let first = JobId::new();
+        let second = JobId::new();
+        assert!(first < second);
+        assert!(first.to_string() < second.to_string());
+        assert_eq!(first.to_string().parse::<JobId>().ok(), Some(first));
+    }
+
+    #[test]
+    fn rejects_other_forms() {
+        assert!("not-an-id".parse::<JobId>().is_err());
+        // A v4 UUID is well formed but never one of ours.
+        assert!("67e55044-10b1-426f-9247-bb680e5fe0c8".parse::<JobId>().is_err());
+        let simple = JobId::new().as_uuid().simple().to_string();
+        assert!(simple.parse::<JobId>().is_err());
+        assert!("../../etc/passwd".parse::<JobId>().is_err());
+    }
+}

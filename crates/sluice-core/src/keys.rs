@@ -1,0 +1,90 @@
+//! The object-storage layout. Every key sluice writes is built here from typed parts, never from client
+//! input, so a key can never escape its prefix: `originals/{job}/{n}.{ext}`, `outputs/{job}/{n}/{variant}.{ext}`,
+//! `reports/{job}/{n}.{ext}` and `jobs/{job}.json`.
+
+use crate::{JobId, MediaType, VariantName};
+
+/// Prefix of job records.
+pub const JOBS_PREFIX: &str = "jobs/";
+
+/// The key of an uploaded original.
+pub fn original(job: JobId, index: u32, media: MediaType) -> String {
+    format!("originals/{job}/{index}.{}", media.extension())
+}
+
+/// The key of one image variant of a file.
+pub fn output(job: JobId, index: u32, variant: &VariantName, media: MediaType) -> String {
+    format!("outputs/{job}/{index}/{variant}.{}", media.extension())
+}
+
+/// The key of a report rendered from a file.
+pub fn report(job: JobId, index: u32, media: MediaType) -> String {
+    format!("reports/{job}/{index}.{}", media.extension())
+}
+
+/// The key of a job's record.
+pub fn record(job: JobId) -> String {
+    format!("{JOBS_PREFIX}{job}.json")
+}
+
+/// The job id a record key names, if it is one.
+pub fn job_of_record(key: &str) -> Option<JobId> {
+    key.strip_prefix(JOBS_PREFIX)?.strip_suffix(".json")?.parse().ok()
+}
+
+/// The prefixes under which a job's data lives, for clean-up.
+pub fn job_prefixes(job: JobId) -> [String; 3] {
+    [format!("originals/{job}/"), format!("outputs/{job}/"), format!("reports/{job}/")]
+}
+
+/// Whether a client-supplied key names something sluice serves: an original, an output or a report, with no
+/// path tricks. Records are never served raw.
+pub fn is_servable(key: &str) -> bool {
+    let mut parts = key.split('/');
+    let top = parts.next();
+    if !matches!(top, Some("originals" | "outputs" | "reports")) {
+        return false;
+    }
+    let Some(job) = parts.next() else {
+        return false;
+    };
+    if job.parse::<JobId>().is_err() {
+        return false;
+    }
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && rest.len() <= 2
+        && rest.iter().all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let job = JobId::new();
+        let thumb: VariantName = "thumb".parse().unwrap();
+        assert_eq!(original(job, 0, MediaType::Jpeg), format!("originals/{job}/0.jpg"));
+        assert_eq!(output(job, 2, &thumb, MediaType::Webp), format!("outputs/{job}/2/thumb.webp"));
+        assert_eq!(report(job, 1, MediaType::Pdf), format!("reports/{job}/1.pdf"));
+        assert_eq!(job_of_record(&record(job)), Some(job));
+        assert_eq!(job_of_record("jobs/nope.json"), None);
+    }
+
+    #[test]
+    fn only_data_keys_are_servable() {
+        let job = JobId::new();
+        assert!(is_servable(&original(job, 0, MediaType::Png)));
+        assert!(is_servable(&output(job, 0, &"thumb".parse().unwrap(), MediaType::Webp)));
+        assert!(!is_servable(&record(job)));
+        assert!(!is_servable(&format!("outputs/{job}/../../jobs/{job}.json")));
+        assert!(!is_servable(&format!("outputs/{job}/0/.hidden")));
+        assert!(!is_servable("outputs/not-a-job/0/thumb.webp"));
+        assert!(!is_servable(&format!("outputs/{job}")));
+    }
+}

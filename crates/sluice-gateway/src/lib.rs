@@ -1,0 +1,1 @@
+//! The HTTP gateway of sluice: uploads, jobs, files, events, docs

@@ -1,0 +1,1 @@
+//! The running stages of sluice: convert and notify, channels, recovery, shutdown
