@@ -1,1 +1,230 @@
-//! Pure synchronous conversion of images into named variants
+//! Pure, synchronous conversion of uploaded images into named variants.
+//!
+//! This crate owns everything between the bytes of an upload and the bytes of its variants: detecting the type
+//! from magic bytes ([`MediaType::sniff_image`]), reading and checking the header before any decoding
+//! ([`probe`], [`ConvertLimits`]), decoding once (JPEG with DCT-domain shrink-on-load), applying the Exif
+//! orientation, fitting each [`VariantSpec`] (`cover`, `contain`, `fill`) with a Lanczos3 resize from
+//! `fast_image_resize`, and encoding JPEG, PNG or lossy WebP with no metadata ([`convert_image`],
+//! [`EncodedVariant`]). Failures are [`ConvertError`]s with stable codes. Its section of the configuration is
+//! [`ConvertSettings`].
+//!
+//! It must not depend on tokio, object storage, HTTP or mail crates: callers run it on a blocking thread (the
+//! server's convert stage) or directly (the `sluice convert` CLI), and it never does I/O of its own.
+//!
+//! Hostile input is expected: the declared pixel count is checked from the header before a decoder allocates,
+//! decoders run under `image::Limits`, and nothing here panics on malformed data.
+
+use std::collections::BTreeMap;
+
+use image::metadata::Orientation;
+use serde::Deserialize;
+use sluice_core::{Fit, MediaType, VariantName, VariantSpec};
+
+mod decode;
+mod encode;
+mod error;
+mod geometry;
+mod header;
+mod pixels;
+
+pub use error::{BoxError, ConvertError};
+pub use geometry::output_size;
+
+/// The default for [`ConvertSettings::max_pixels`]: 50 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+
+/// Settings of the `[convert]` configuration section: the named variants and the size limit.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvertSettings {
+    /// The configured variants, by name (`[convert.variants.thumb]`, ...).
+    pub variants: BTreeMap<VariantName, VariantSpec>,
+    /// The largest image accepted, in pixels (width times height, as declared in the header).
+    pub max_pixels: u64,
+}
+
+impl Default for ConvertSettings {
+    fn default() -> Self {
+        Self { variants: BTreeMap::new(), max_pixels: DEFAULT_MAX_PIXELS }
+    }
+}
+
+impl ConvertSettings {
+    /// The limits these settings impose on one conversion.
+    pub fn limits(&self) -> ConvertLimits {
+        ConvertLimits { max_pixels: self.max_pixels }
+    }
+
+    /// Every configured variant, in name order, in the form [`convert_image`] takes.
+    pub fn all_variants(&self) -> Vec<(VariantName, VariantSpec)> {
+        self.variants.iter().map(|(name, spec)| (name.clone(), *spec)).collect()
+    }
+}
+
+/// The resource limits of one conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvertLimits {
+    /// The largest image accepted, in pixels, judged from the header before decoding.
+    pub max_pixels: u64,
+}
+
+impl Default for ConvertLimits {
+    fn default() -> Self {
+        Self { max_pixels: DEFAULT_MAX_PIXELS }
+    }
+}
+
+impl ConvertLimits {
+    /// The most memory a decoder may allocate: enough for an image of `max_pixels` at 16 bits per RGBA sample,
+    /// plus 64 MiB for decoder state. Peak memory of a whole conversion stays within about twice this.
+    pub fn max_alloc_bytes(&self) -> u64 {
+        self.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+    }
+}
+
+/// What the header of an image says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The type, from magic bytes.
+    pub media: MediaType,
+    /// Width as displayed (after the Exif orientation; 90-degree turns swap the stored sides).
+    pub width: u32,
+    /// Height as displayed.
+    pub height: u32,
+}
+
+/// One encoded variant of an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedVariant {
+    /// The variant's name.
+    pub name: VariantName,
+    /// The type written ([`sluice_core::OutputFormat::resolve`] of the spec's format and the input type).
+    pub media: MediaType,
+    /// Pixel width of the output.
+    pub width: u32,
+    /// Pixel height of the output.
+    pub height: u32,
+    /// The encoded file, without metadata.
+    pub bytes: Vec<u8>,
+}
+
+/// Sniffs the type and reads the header, rejecting other types and oversized images before any decoding.
+fn checked_header(input: &[u8], limits: &ConvertLimits) -> Result<header::Header, ConvertError> {
+    let media = MediaType::sniff_image(input).ok_or(ConvertError::UnsupportedType)?;
+    let header = header::read(input, media).map_err(|source| ConvertError::Undecodable { media, source })?;
+    if u64::from(header.width) * u64::from(header.height) > limits.max_pixels {
+        return Err(ConvertError::TooManyPixels {
+            width: header.width,
+            height: header.height,
+            max_pixels: limits.max_pixels,
+        });
+    }
+    Ok(header)
+}
+
+/// Whether an orientation turns the image by 90 degrees (so the displayed sides are the stored ones swapped).
+fn is_transposed(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    )
+}
+
+fn swap_if(size: (u32, u32), swap: bool) -> (u32, u32) {
+    if swap { (size.1, size.0) } else { size }
+}
+
+/// Reads only the header of `input`: its type from magic bytes and its displayed dimensions. Rejects anything
+/// but JPEG, PNG, GIF and WebP (`unsupported_type`) and images over `limits.max_pixels`
+/// (`too_many_pixels`) without decoding any pixels.
+pub fn probe(input: &[u8], limits: &ConvertLimits) -> Result<ImageInfo, ConvertError> {
+    let header = checked_header(input, limits)?;
+    let orientation = match (header.media, header.jpeg) {
+        (_, Some(frame)) => frame.orientation.unwrap_or(Orientation::NoTransforms),
+        (MediaType::Gif, None) => Orientation::NoTransforms,
+        (media, None) => {
+            let mut decoder = decode::open_image(input, media, limits)?;
+            decode::decoder_orientation(&mut decoder)
+        }
+    };
+    let (width, height) = swap_if((header.width, header.height), is_transposed(orientation));
+    Ok(ImageInfo { media: header.media, width, height })
+}
+
+/// Converts `input` into every variant in `variants`, in order, from a single decode.
+///
+/// The header is checked first (as in [`probe`]); a JPEG is then decoded at 1/2, 1/4 or 1/8 scale when the
+/// smaller decode is still at least twice the size every variant needs (so the final Lanczos3 step does real
+/// filtering and nothing is enlarged). The Exif orientation is applied, so
+/// outputs are upright and carry no metadata. GIFs contribute their first frame. Outputs in JPEG are composited
+/// on white. With no variants, only the header is checked.
+pub fn convert_image(
+    input: &[u8],
+    variants: &[(VariantName, VariantSpec)],
+    limits: &ConvertLimits,
+) -> Result<Vec<EncodedVariant>, ConvertError> {
+    let header = checked_header(input, limits)?;
+    if variants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let media = header.media;
+    let (pixels, orientation) = match header.jpeg {
+        Some(frame) => {
+            let orientation = frame.orientation.unwrap_or(Orientation::NoTransforms);
+            let shrink = jpeg_shrink_for(&header, orientation, variants);
+            (decode::decode_jpeg(input, &header, frame, shrink, limits)?, orientation)
+        }
+        None => decode::decode_with_image(input, &header, limits)?,
+    };
+    let pixels = pixels.drop_opaque_alpha();
+    let transposed = is_transposed(orientation);
+    let (width, height) = swap_if((header.width, header.height), transposed);
+    let mut resizer = fast_image_resize::Resizer::new();
+    variants
+        .iter()
+        .map(|(name, spec)| {
+            let internal = |source: BoxError| ConvertError::Internal { variant: name.clone(), source };
+            let (out_width, out_height) = output_size(width, height, spec);
+            // Resize in the stored frame (cheaper: only the small output is turned), then orient.
+            let (stored_width, stored_height) = swap_if((out_width, out_height), transposed);
+            let crop = (spec.fit == Fit::Cover)
+                .then(|| geometry::centre_crop(pixels.width, pixels.height, stored_width, stored_height));
+            let resized = pixels.resized(stored_width, stored_height, crop, &mut resizer).map_err(internal)?;
+            let oriented = resized.oriented(orientation).map_err(internal)?;
+            if (oriented.width, oriented.height) != (out_width, out_height) {
+                return Err(internal(error::Reason::boxed(format!(
+                    "made {}x{} instead of {out_width}x{out_height}",
+                    oriented.width, oriented.height
+                ))));
+            }
+            let out_media = spec.format.resolve(media);
+            let bytes = encode::encode(oriented, out_media, spec.quality).map_err(|source| ConvertError::Encode {
+                variant: name.clone(),
+                media: out_media,
+                source,
+            })?;
+            Ok(EncodedVariant { name: name.clone(), media: out_media, width: out_width, height: out_height, bytes })
+        })
+        .collect()
+}
+
+/// How much larger than a variant's needed size a shrunk JPEG decode must stay. DCT-domain scaling is a crude
+/// block filter (it aliases and over-sharpens); leaving at least a 2x reduction to the Lanczos3 resize keeps
+/// outputs as clean as a full decode, the same rule libvips' thumbnailer follows.
+const SHRINK_HEADROOM: f64 = 2.0;
+
+/// The JPEG shrink-on-load factor for these variants: the largest whose decode is still [`SHRINK_HEADROOM`]
+/// times the size every variant needs.
+fn jpeg_shrink_for(header: &header::Header, orientation: Orientation, variants: &[(VariantName, VariantSpec)]) -> u32 {
+    let transposed = is_transposed(orientation);
+    let (width, height) = swap_if((header.width, header.height), transposed);
+    let needs: Vec<(f64, f64)> = variants
+        .iter()
+        .map(|(_, spec)| {
+            let stored_out = swap_if(output_size(width, height, spec), transposed);
+            let (need_width, need_height) = geometry::needed_source(header.width, header.height, stored_out, spec.fit);
+            (need_width * SHRINK_HEADROOM, need_height * SHRINK_HEADROOM)
+        })
+        .collect();
+    geometry::jpeg_shrink(header.width, header.height, &needs)
+}

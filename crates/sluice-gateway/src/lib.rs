@@ -1,1 +1,80 @@
-//! The HTTP gateway of sluice: uploads, jobs, files, events, docs
+//! The HTTP gateway of sluice.
+//!
+//! This crate owns the v1 HTTP contract: `POST /v1/uploads` streams multipart files into object storage,
+//! stores the job record and answers `202 Accepted`; `GET /v1/jobs[/{id}[/events]]` serves job documents and
+//! their live server-sent events; `GET /v1/files/{key}` streams stored files; plus health, readiness,
+//! Prometheus metrics and the OpenAPI document with its interactive docs. [`ApiError`] is the only type that
+//! knows HTTP statuses. It holds no conversion or mail logic: it talks to the running
+//! [`sluice_pipeline::Pipeline`]. Entry points: [`GatewaySettings`], [`router`] and [`serve`].
+
+mod document;
+mod error;
+mod openapi;
+mod routes;
+mod settings;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use sluice_pipeline::Pipeline;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use document::{FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument};
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+pub use settings::GatewaySettings;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) settings: Arc<GatewaySettings>,
+    /// Upload bodies being received at once.
+    pub(crate) uploads: Arc<Semaphore>,
+    /// Cancelled at shutdown, so long-lived event streams end and the server can drain.
+    pub(crate) closing: CancellationToken,
+}
+
+impl AppState {
+    /// The state for a gateway in front of `pipeline`.
+    pub fn new(pipeline: Pipeline, settings: GatewaySettings, closing: CancellationToken) -> Self {
+        let uploads = Arc::new(Semaphore::new(settings.max_concurrent_uploads));
+        Self { pipeline, settings: Arc::new(settings), uploads, closing }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The complete application: routes, request ids, tracing, panic safety.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    routes::routes(state, timeout)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops taking connections and lets open
+/// requests finish (event streams are ended through the state's closing token).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

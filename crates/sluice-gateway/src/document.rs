@@ -1,0 +1,158 @@
+use serde::Serialize;
+use sluice_core::{FileRecord, FileState, JobRecord, JobState, NotificationState, Problem};
+use sluice_pipeline::Links;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// A job as clients see it: the record, with links instead of storage keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDocument {
+    /// The job id (a UUIDv7).
+    #[schema(example = "01938c4e-7f1a-7cc0-a5b2-3d4e5f607182")]
+    pub id: String,
+    /// `queued`, `running`, `completed` (every file has a final result) or `failed` (the job could not run).
+    pub state: JobState,
+    /// When the upload was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the job last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When conversion ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// The variants every image is converted to.
+    pub variants: Vec<String>,
+    /// The uploaded files, in upload order.
+    pub files: Vec<FileDocument>,
+    /// The completion notice.
+    pub notification: NotificationDocument,
+    /// Why the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+    /// Related addresses.
+    pub links: JobLinks,
+}
+
+/// One uploaded file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FileDocument {
+    /// Position in the upload, from 0.
+    pub index: u32,
+    /// The client's file name (display only).
+    pub name: String,
+    /// The type detected from the content.
+    pub content_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// `pending`, `converted` or `rejected`.
+    pub state: FileState,
+    /// Why the file was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+    /// The outputs written for it.
+    pub outputs: Vec<OutputDocument>,
+}
+
+/// One output of a file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputDocument {
+    /// Variant name.
+    pub name: String,
+    /// Where to download it.
+    pub url: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Pixel width.
+    pub width: u32,
+    /// Pixel height.
+    pub height: u32,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// The completion notice of a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationDocument {
+    /// The recipient.
+    pub to: Option<String>,
+    /// `none`, `pending`, `sent` or `failed`.
+    pub state: NotificationState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+}
+
+/// Addresses related to a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobLinks {
+    /// The job document.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// Its server-sent events.
+    pub events: String,
+}
+
+/// A page of recent jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    /// The jobs of this page.
+    pub jobs: Vec<JobDocument>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl JobDocument {
+    /// The document of `record`, with links built by `links`.
+    pub fn new(record: &JobRecord, links: &Links) -> Self {
+        let job_path = links.job_path(record.id);
+        Self {
+            id: record.id.to_string(),
+            state: record.state,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            finished_at: record.finished_at,
+            variants: record.variants.iter().map(ToString::to_string).collect(),
+            files: record.files.iter().map(|file| FileDocument::new(file, links)).collect(),
+            notification: NotificationDocument {
+                to: record.notification.to.as_ref().map(ToString::to_string),
+                state: record.notification.state,
+                attempts: record.notification.attempts,
+                error: record.notification.error.clone(),
+            },
+            error: record.error.clone(),
+            links: JobLinks { events: format!("{job_path}/events"), self_: job_path },
+        }
+    }
+}
+
+impl FileDocument {
+    fn new(file: &FileRecord, links: &Links) -> Self {
+        Self {
+            index: file.index,
+            name: file.name.clone(),
+            content_type: file.media.mime().to_owned(),
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+            state: file.state,
+            error: file.error.clone(),
+            outputs: file
+                .outputs
+                .iter()
+                .map(|output| OutputDocument {
+                    name: output.name.clone(),
+                    url: links.file_path(&output.key),
+                    content_type: output.media.mime().to_owned(),
+                    width: output.width,
+                    height: output.height,
+                    bytes: output.bytes,
+                })
+                .collect(),
+        }
+    }
+}

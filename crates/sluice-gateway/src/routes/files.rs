@@ -1,0 +1,134 @@
+//! `GET /v1/files/{key}`: stored originals, outputs and reports, streamed.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sluice_core::{MediaType, keys};
+use sluice_storage::{ByteRange, StoreError};
+
+use crate::{ApiError, AppState};
+
+/// A stored file.
+#[utoipa::path(get, path = "/v1/files/{key}", tag = "files",
+    params(("key" = String, Path, description = "Storage key, as in the job document's output urls")),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "No such file", body = crate::error::ErrorBody),
+        (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn get_file(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !keys::is_servable(&key) {
+        return Err(no_file());
+    }
+    let range = match headers.get(header::RANGE).and_then(|value| value.to_str().ok()) {
+        Some(raw) => parse_range(raw),
+        None => None,
+    };
+    let blobs = app.pipeline.blobs();
+    let meta = blobs.head(&key).await.map_err(|error| match error {
+        StoreError::NotFound { .. } => no_file(),
+        other => ApiError::storage(&other),
+    })?;
+    let etag = meta.etag.as_ref().map(|tag| if tag.starts_with('"') { tag.clone() } else { format!("\"{tag}\"") });
+    let mut common = HeaderMap::new();
+    let media = MediaType::from_extension(key.rsplit_once('.').map_or("", |(_, ext)| ext));
+    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(media.mime()));
+    common.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    common.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"),
+    );
+    common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    common.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    // Keys are ours (checked above), so the derived name is plain ASCII without quotes.
+    let download_name = key.replace('/', "-");
+    if let Ok(value) = HeaderValue::from_str(&format!("inline; filename=\"{download_name}\"")) {
+        common.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(etag) = &etag {
+        if let Ok(value) = HeaderValue::from_str(etag) {
+            common.insert(header::ETAG, value);
+        }
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*"));
+        if matches {
+            return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+        }
+    }
+
+    let read = match blobs.open(&key, range).await {
+        Ok(read) => read,
+        Err(StoreError::NotFound { .. }) => return Err(no_file()),
+        Err(StoreError::BadRange { .. }) => {
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the requested range lies outside the file",
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return Ok(response);
+        }
+        Err(other) => return Err(ApiError::storage(&other)),
+    };
+    let length = read.range.end - read.range.start;
+    common.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    let status = if range.is_some() {
+        let content_range =
+            format!("bytes {}-{}/{}", read.range.start, read.range.end.saturating_sub(1), read.meta.size);
+        if let Ok(value) = HeaderValue::from_str(&content_range) {
+            common.insert(header::CONTENT_RANGE, value);
+        }
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, common, Body::from_stream(read.body)).into_response())
+}
+
+fn no_file() -> ApiError {
+    ApiError::not_found("file_not_found", "no such file")
+}
+
+/// One byte range from a `Range` header; several ranges or other units are ignored (the whole file is sent),
+/// as RFC 9110 allows.
+fn parse_range(raw: &str) -> Option<ByteRange> {
+    let spec = raw.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = (start.trim(), end.trim());
+    match (start.is_empty(), end.is_empty()) {
+        (true, false) => end.parse().ok().map(ByteRange::Last),
+        (false, true) => start.parse().ok().map(ByteRange::From),
+        (false, false) => Some(ByteRange::FromTo(start.parse().ok()?, end.parse().ok()?)),
+        (true, true) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_parsed() {
+        assert_eq!(parse_range("bytes=0-99"), Some(ByteRange::FromTo(0, 99)));
+        assert_eq!(parse_range("bytes=100-"), Some(ByteRange::From(100)));
+        assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Last(5)));
+        assert_eq!(parse_range("bytes=0-1,5-6"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+        assert_eq!(parse_range("bytes=x-1"), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! `GET /v1/jobs`, `GET /v1/jobs/{id}` and `GET /v1/jobs/{id}/events`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use sluice_core::{JobEventKind, JobId, JobRecord, JobState};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use crate::{ApiError, AppState, JobDocument, JobList};
+
+/// Records read at most to fill one filtered page.
+const MAX_SCAN: usize = 1000;
+
+fn parse_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse().map_err(|_| unknown_job(raw))
+}
+
+fn unknown_job(raw: &str) -> ApiError {
+    let shown: String = raw.chars().filter(|c| !c.is_control()).take(64).collect();
+    ApiError::not_found("job_not_found", format!("no job with id {shown:?}"))
+}
+
+async fn load(app: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
+    match app.pipeline.journal().load(id).await {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(unknown_job(&id.to_string())),
+        Err(error) => Err(ApiError::storage(&error)),
+    }
+}
+
+/// A job's document.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job; `Retry-After` is set while it runs", body = JobDocument),
+        (status = 404, description = "No such job", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let record = load(&app, parse_id(&id)?).await?;
+    let mut response = Json(JobDocument::new(&record, app.pipeline.links())).into_response();
+    if !record.state.is_terminal() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    }
+    Ok(response)
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// Jobs per page, 1 to 100 (default 20).
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Only jobs in this state.
+    state: Option<JobState>,
+}
+
+/// Recent jobs, newest first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "Bad query", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn list_jobs(
+    State(app): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<JobList>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
+    }
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(raw) => {
+            Some(raw.parse::<JobId>().map_err(|_| ApiError::bad_request("invalid_query", "cursor is not a job id"))?)
+        }
+    };
+    let ids = app.pipeline.journal().ids_newest_first().await.map_err(|error| ApiError::storage(&error))?;
+    let mut jobs = Vec::with_capacity(limit);
+    let mut next_cursor = None;
+    let candidates = ids.into_iter().filter(|id| cursor.is_none_or(|cursor| *id < cursor));
+    for (scanned, id) in candidates.enumerate() {
+        if jobs.len() == limit || scanned == MAX_SCAN {
+            next_cursor = jobs.last().map(|job: &JobDocument| job.id.clone()).or_else(|| Some(id.to_string()));
+            break;
+        }
+        let Some(record) = app.pipeline.journal().load(id).await.map_err(|error| ApiError::storage(&error))? else {
+            continue;
+        };
+        if query.state.is_none_or(|state| state == record.state) {
+            jobs.push(JobDocument::new(&record, app.pipeline.links()));
+        }
+    }
+    Ok(Json(JobList { jobs, next_cursor }))
+}
+
+/// A job's progress as server-sent events: its current state first (`snapshot`), then every change
+/// (`running`, `file`, `completed`, `failed`, `notification`), each carrying the whole job document; the
+/// stream ends when nothing more will happen to the job.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn job_events(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = parse_id(&id)?;
+    // Subscribe before reading the record, so no change between the two is missed.
+    let receiver = app.pipeline.subscribe();
+    let record = load(&app, id).await?;
+    let closing = app.closing.clone();
+
+    struct Listener {
+        app: AppState,
+        id: JobId,
+        receiver: tokio::sync::broadcast::Receiver<sluice_core::JobEvent>,
+        first: Option<JobRecord>,
+        done: bool,
+    }
+    let listener = Listener { app, id, receiver, first: Some(record), done: false };
+    let events = stream::unfold(listener, |mut listener| async move {
+        if listener.done {
+            return None;
+        }
+        if let Some(record) = listener.first.take() {
+            listener.done = record.is_settled();
+            let event = sse_event(&listener.app, JobEventKind::Snapshot, &record);
+            return Some((Ok(event), listener));
+        }
+        loop {
+            match listener.receiver.recv().await {
+                Ok(event) if event.job.id == listener.id => {
+                    let job: Arc<JobRecord> = event.job;
+                    listener.done = job.is_settled();
+                    return Some((Ok(sse_event(&listener.app, event.kind, &job)), listener));
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    // Missed events: the stored record is the truth.
+                    let record = load(&listener.app, listener.id).await.ok()?;
+                    listener.done = record.is_settled();
+                    return Some((Ok(sse_event(&listener.app, JobEventKind::Snapshot, &record)), listener));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let events = events.take_until(async move { closing.cancelled().await });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn sse_event(app: &AppState, kind: JobEventKind, record: &JobRecord) -> Event {
+    let document = JobDocument::new(record, app.pipeline.links());
+    let data = serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().event(kind.as_str()).data(data)
+}

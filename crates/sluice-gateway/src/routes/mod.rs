@@ -1,0 +1,77 @@
+//! The route families, one file each, and the router that joins them.
+
+mod files;
+mod health;
+mod jobs;
+mod uploads;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{ApiDoc, ApiError, AppState};
+
+pub(crate) use files::__path_get_file;
+pub(crate) use health::{__path_healthz, __path_metrics, __path_readyz};
+pub(crate) use jobs::{__path_get_job, __path_job_events, __path_list_jobs};
+pub(crate) use uploads::{__path_create_upload, UploadForm};
+
+/// Room for multipart framing and text fields on top of `server.max_upload_bytes`.
+const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
+
+pub(crate) fn routes(state: AppState, timeout: Duration) -> Router {
+    let body_limit =
+        usize::try_from(state.settings.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD)).unwrap_or(usize::MAX);
+    // Uploads and event streams last as long as they need; their own idle and job limits apply.
+    let long_lived = Router::new()
+        .route("/v1/uploads", post(uploads::create_upload).layer(DefaultBodyLimit::max(body_limit)))
+        .route("/v1/jobs/{id}/events", get(jobs::job_events));
+    let short = Router::new()
+        .route("/v1/jobs", get(jobs::list_jobs))
+        .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/files/{*key}", get(files::get_file))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
+    // Past the limit, requests are shed with a 503 rather than queued without bound.
+    let limit = ServiceBuilder::new()
+        .layer(HandleErrorLayer::<_, ()>::new(overloaded))
+        .load_shed()
+        .concurrency_limit(state.settings.max_concurrent_requests);
+    long_lived
+        .merge(short)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(limit)
+        .with_state(state)
+}
+
+async fn overloaded(error: tower::BoxError) -> ApiError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::unavailable("overloaded", "the server is handling too many requests; try again shortly", 1)
+    } else {
+        ApiError::internal(&*error)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route; see /docs for the API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see /docs",
+    )
+}

@@ -1,0 +1,488 @@
+//! `POST /v1/uploads`: stream multipart files into storage, store the job record, answer 202.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use sluice_core::{EmailAddress, FileRecord, FileState, JobId, JobRecord, MediaType, Problem, VariantName, keys};
+use sluice_pipeline::QueueFull;
+use sluice_storage::Blobs;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{ApiError, AppState, JobDocument};
+
+/// Bytes read before deciding a file's type.
+const SNIFF_LEN: usize = 64;
+/// Files one upload may carry.
+const MAX_FILES: usize = 100;
+/// Longest text field (`notify`, `variants`).
+const MAX_TEXT_FIELD: usize = 2048;
+/// Longest client file name kept, in characters.
+const MAX_NAME_CHARS: usize = 255;
+
+/// The multipart form of `POST /v1/uploads`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the form for the OpenAPI document; the handler streams it field by field
+pub(crate) struct UploadForm {
+    /// One or more files (repeat the field). JPEG, PNG, GIF and WebP images are converted.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+    /// One e-mail address to notify when the job ends.
+    #[schema(value_type = Option<String>, format = "email")]
+    notify: Option<String>,
+    /// Comma-separated names of configured variants; all of them when absent.
+    #[schema(example = "thumb,medium")]
+    variants: Option<String>,
+}
+
+/// Accepts files for conversion.
+#[utoipa::path(
+    post,
+    path = "/v1/uploads",
+    tag = "uploads",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    params(
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: hold the answer up to N seconds for the job to finish (RFC 7240)"),
+    ),
+    responses(
+        (status = 202, description = "Accepted; the job runs in the background", body = JobDocument,
+         headers(("Location" = String, description = "The job document"))),
+        (status = 200, description = "With `Prefer: wait=N`: the job finished within N seconds", body = JobDocument),
+        (status = 400, description = "Malformed form, bad address, unknown variant, no file", body = crate::error::ErrorBody),
+        (status = 408, description = "The upload stalled", body = crate::error::ErrorBody),
+        (status = 413, description = "Larger than server.max_upload_bytes; nothing was stored", body = crate::error::ErrorBody),
+        (status = 415, description = "No file is of a type sluice converts", body = crate::error::ErrorBody),
+        (status = 503, description = "Queue full, storage down or shutting down; see Retry-After", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn create_upload(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let result = accept(&app, &headers, multipart).await;
+    if result.is_err() {
+        app.pipeline.metrics().upload_refused();
+    }
+    result
+}
+
+async fn accept(
+    app: &AppState,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected_multipart",
+            format!("send the files as multipart/form-data, e.g. curl -F file=@photo.jpg ({})", rejection.body_text()),
+        )
+    })?;
+    let max = app.settings.max_upload_bytes;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > max.saturating_add(super::MULTIPART_OVERHEAD)) {
+        return Err(too_large(max));
+    }
+    let Ok(_receiving) = app.uploads.clone().try_acquire_owned() else {
+        return Err(ApiError::unavailable("too_many_uploads", "too many uploads in progress; try again shortly", 2));
+    };
+    let slot = app.pipeline.reserve().map_err(|full| match full {
+        QueueFull::Full => ApiError::unavailable("queue_full", "the conversion queue is full; try again shortly", 10),
+        QueueFull::ShuttingDown => {
+            ApiError::unavailable("shutting_down", "the service is restarting; try again shortly", 10)
+        }
+    })?;
+
+    let id = JobId::new();
+    let blobs = app.pipeline.blobs().clone();
+    let mut cleanup = Cleanup { blobs: blobs.clone(), job: id, armed: true };
+    let idle = Duration::from_secs(app.settings.upload_idle_timeout_secs);
+    let mut form = Form::default();
+    let mut received: u64 = 0;
+
+    while let Some(field) = next_field(&mut multipart, idle).await? {
+        match field.name() {
+            Some("file") => {
+                if form.files.len() >= MAX_FILES {
+                    return Err(ApiError::bad_request(
+                        "too_many_files",
+                        format!("at most {MAX_FILES} files per upload"),
+                    ));
+                }
+                let index = u32::try_from(form.files.len()).unwrap_or(u32::MAX);
+                let file = receive_file(&blobs, id, index, field, idle, max, &mut received).await?;
+                form.files.push(file);
+            }
+            Some("notify") => form.notify = Some(read_text(field, "notify", idle, &mut form.seen).await?),
+            Some("variants") => form.variants = Some(read_text(field, "variants", idle, &mut form.seen).await?),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "unknown_field",
+                    format!("unknown form field {:?}; the fields are file, notify and variants", display_name(other)),
+                ));
+            }
+            None => return Err(ApiError::bad_request("malformed_multipart", "a form part has no name")),
+        }
+    }
+
+    if form.files.is_empty() {
+        return Err(ApiError::bad_request("missing_file", "the form has no file; send one with -F file=@photo.jpg"));
+    }
+    let notify = match form.notify.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(raw.parse::<EmailAddress>().map_err(|error| {
+            ApiError::bad_request("invalid_notify", format!("notify must be one e-mail address: {error}"))
+        })?),
+    };
+    let variants = resolve_variants(app, form.variants.as_deref())?;
+    if form.files.iter().all(|file| file.state == FileState::Rejected) {
+        return Err(nothing_convertible(&form.files));
+    }
+
+    let record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
+    app.pipeline.journal().create(&record).await.map_err(|error| ApiError::storage(&error))?;
+    // From here the job exists: it is durable, and whatever happens to this request it will be converted.
+    cleanup.armed = false;
+    let wait = requested_wait(headers).map(|seconds| seconds.min(app.settings.max_wait_secs));
+    let events = wait.map(|_| app.pipeline.subscribe());
+    slot.submit(id);
+    app.pipeline.announce(&record);
+    app.pipeline.metrics().upload_accepted(received);
+    tracing::info!(job_id = %id, files = record.files.len(), bytes = received, "upload accepted");
+
+    let links = app.pipeline.links();
+    if let (Some(seconds), Some(mut events)) = (wait, events) {
+        let finished = tokio::time::timeout(Duration::from_secs(seconds), async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.job.id == id && event.job.state.is_terminal() => return Some(event.job),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+        if let Ok(Some(job)) = finished {
+            let mut response = (StatusCode::OK, Json(JobDocument::new(&job, links))).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                "preference-applied",
+                HeaderValue::from_str(&format!("wait={seconds}")).map_err(|e| ApiError::internal(&e))?,
+            );
+            headers.insert(header::LOCATION, location(&links.job_path(id))?);
+            return Ok(response);
+        }
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(JobDocument::new(&record, links))).into_response();
+    response.headers_mut().insert(header::LOCATION, location(&links.job_path(id))?);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    Ok(response)
+}
+
+fn location(path: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(path).map_err(|error| ApiError::internal(&error))
+}
+
+/// The text fields and files of the form, as received.
+#[derive(Default)]
+struct Form {
+    files: Vec<FileRecord>,
+    notify: Option<String>,
+    variants: Option<String>,
+    seen: BTreeSet<&'static str>,
+}
+
+/// Deletes what an upload stored unless the upload was accepted; runs even when the client goes away and
+/// the request is dropped mid-body.
+struct Cleanup {
+    blobs: Blobs,
+    job: JobId,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let blobs = self.blobs.clone();
+        let job = self.job;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for prefix in keys::job_prefixes(job) {
+                    if let Err(error) = blobs.delete_prefix(&prefix).await {
+                        tracing::warn!(job_id = %job, error = %error, "could not remove a refused upload's files");
+                    }
+                }
+            });
+        }
+    }
+}
+
+async fn next_field<'a>(multipart: &'a mut Multipart, idle: Duration) -> Result<Option<Field<'a>>, ApiError> {
+    match tokio::time::timeout(idle, multipart.next_field()).await {
+        Err(_) => Err(stalled(idle)),
+        Ok(result) => result.map_err(multipart_error),
+    }
+}
+
+async fn next_chunk(field: &mut Field<'_>, idle: Duration) -> Result<Option<Bytes>, ApiError> {
+    match tokio::time::timeout(idle, field.chunk()).await {
+        Err(_) => Err(stalled(idle)),
+        Ok(result) => result.map_err(multipart_error),
+    }
+}
+
+fn stalled(idle: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "upload_timeout",
+        format!("the upload stalled for more than {} s; nothing was stored", idle.as_secs()),
+    )
+}
+
+fn multipart_error(error: MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the upload is too large; nothing was stored")
+    } else {
+        ApiError::bad_request("malformed_multipart", format!("the multipart body is malformed: {}", error.body_text()))
+    }
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the upload is larger than the limit of {max} bytes; nothing was stored"),
+    )
+}
+
+async fn read_text(
+    mut field: Field<'_>,
+    name: &'static str,
+    idle: Duration,
+    seen: &mut BTreeSet<&'static str>,
+) -> Result<String, ApiError> {
+    if !seen.insert(name) {
+        return Err(ApiError::bad_request("duplicate_field", format!("the field {name} was sent more than once")));
+    }
+    let mut text = BytesMut::new();
+    while let Some(chunk) = next_chunk(&mut field, idle).await? {
+        text.extend_from_slice(&chunk);
+        if text.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::bad_request(
+                "field_too_long",
+                format!("the field {name} is longer than {MAX_TEXT_FIELD} bytes"),
+            ));
+        }
+    }
+    String::from_utf8(text.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_field", format!("the field {name} is not valid UTF-8")))
+}
+
+/// Streams one file part into storage (when it is a type sluice converts), hashing and counting it.
+async fn receive_file(
+    blobs: &Blobs,
+    job: JobId,
+    index: u32,
+    mut field: Field<'_>,
+    idle: Duration,
+    max: u64,
+    received: &mut u64,
+) -> Result<FileRecord, ApiError> {
+    let name =
+        field.file_name().map(display_name).filter(|name| !name.is_empty()).unwrap_or_else(|| format!("file-{index}"));
+    let declared = field.content_type().unwrap_or("").to_ascii_lowercase();
+
+    let mut head = BytesMut::new();
+    while head.len() < SNIFF_LEN {
+        match next_chunk(&mut field, idle).await? {
+            Some(chunk) => head.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    let head = head.freeze();
+    let media = MediaType::sniff_image(&head);
+    let problem = match media {
+        Some(_) => None,
+        None if head.is_empty() => Some(Problem::new("empty_file", "the file is empty")),
+        None if claims_image(&name, &declared) => Some(Problem::new(
+            "type_mismatch",
+            format!("the file is named or declared as an image, but its content is {}", describe_content(&head)),
+        )),
+        None => Some(Problem::new(
+            "unsupported_type",
+            format!("{} is not converted; sluice converts JPEG, PNG, GIF and WebP images", describe_content(&head)),
+        )),
+    };
+    let media = media.unwrap_or(MediaType::Other);
+    let key = keys::original(job, index, media);
+    let mut writer = problem.is_none().then(|| blobs.writer(&key));
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut chunk = Some(head);
+    while let Some(bytes) = chunk {
+        size += bytes.len() as u64;
+        *received += bytes.len() as u64;
+        if *received > max {
+            return Err(too_large(max));
+        }
+        hasher.update(&bytes);
+        if let Some(writer) = writer.as_mut() {
+            writer.write(bytes).await.map_err(|error| ApiError::storage(&error))?;
+        }
+        chunk = next_chunk(&mut field, idle).await?;
+    }
+    let stored = writer.is_some();
+    if let Some(writer) = writer {
+        writer.finish().await.map_err(|error| ApiError::storage(&error))?;
+    }
+    Ok(FileRecord {
+        index,
+        name,
+        media,
+        bytes: size,
+        sha256: hex::encode(hasher.finalize()),
+        key: if stored { key } else { String::new() },
+        state: if problem.is_some() { FileState::Rejected } else { FileState::Pending },
+        error: problem,
+        outputs: Vec::new(),
+    })
+}
+
+/// The variants a job asks for: the named ones (checked against the configuration), or all configured.
+fn resolve_variants(app: &AppState, requested: Option<&str>) -> Result<Vec<VariantName>, ApiError> {
+    let configured = &app.pipeline.convert_settings().variants;
+    let names: Vec<&str> = requested.unwrap_or("").split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+    if names.is_empty() {
+        return Ok(configured.keys().cloned().collect());
+    }
+    let mut chosen = BTreeSet::new();
+    for name in names {
+        let known = name.parse::<VariantName>().ok().filter(|variant| configured.contains_key(variant));
+        let Some(variant) = known else {
+            let available: Vec<&str> = configured.keys().map(VariantName::as_str).collect();
+            return Err(ApiError::bad_request(
+                "unknown_variant",
+                format!("unknown variant {:?}; configured variants: {}", display_name(name), available.join(", ")),
+            ));
+        };
+        chosen.insert(variant);
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+/// The refusal of an upload none of whose files can be converted: 415, or 400 when they are all empty.
+fn nothing_convertible(files: &[FileRecord]) -> ApiError {
+    let first = files.iter().find_map(|file| file.error.as_ref().map(|problem| (file, problem)));
+    let (status, code) = if files.iter().all(|file| file.bytes == 0) {
+        (StatusCode::BAD_REQUEST, "empty_file")
+    } else {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    };
+    let detail = first.map(|(file, problem)| format!("{}: {}", file.name, problem.message)).unwrap_or_default();
+    ApiError::new(status, code, format!("no file of this upload can be converted ({detail}); nothing was stored"))
+}
+
+/// Whether the client called the file an image, by its name's extension or its declared type.
+fn claims_image(name: &str, declared: &str) -> bool {
+    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    declared.starts_with("image/")
+        || matches!(extension.as_str(), "jpg" | "jpeg" | "jpe" | "jfif" | "png" | "gif" | "webp" | "apng")
+}
+
+/// A short description of content that is not a converted image, for error messages.
+fn describe_content(head: &[u8]) -> &'static str {
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if head.starts_with(b"%PDF") {
+        "a PDF document"
+    } else if trimmed.starts_with("<svg") || (trimmed.starts_with("<?xml") && text.contains("<svg")) {
+        "an SVG image (SVG is not converted)"
+    } else if head.len() >= 12
+        && &head[4..8] == b"ftyp"
+        && matches!(&head[8..12], b"heic" | b"heix" | b"mif1" | b"avif")
+    {
+        "a HEIF/AVIF image (not converted)"
+    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        "a TIFF image (not converted)"
+    } else if head.starts_with(b"BM") {
+        "a BMP image (not converted)"
+    } else if trimmed.starts_with('<') {
+        "markup (HTML or XML)"
+    } else if std::str::from_utf8(head).is_ok() {
+        "text"
+    } else {
+        "of an unknown type"
+    }
+}
+
+/// A client-supplied name made safe to show: the last path segment, no control characters, bounded length.
+fn display_name(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." { String::new() } else { trimmed.to_owned() }
+}
+
+/// Seconds asked for by `Prefer: wait=N` (RFC 7240), if any.
+fn requested_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split([',', ';']))
+        .find_map(|preference| {
+            let (name, value) = preference.split_once('=')?;
+            if name.trim().eq_ignore_ascii_case("wait") { value.trim().trim_matches('"').parse().ok() } else { None }
+        })
+        .filter(|seconds| *seconds > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_safe_to_show() {
+        assert_eq!(display_name("../../etc/passwd"), "passwd");
+        assert_eq!(display_name("C:\\Users\\ana\\photo.jpg"), "photo.jpg");
+        assert_eq!(display_name("a\r\nBcc: x@y.z.jpg"), "aBcc: x@y.z.jpg");
+        assert_eq!(display_name("nul\0byte.png"), "nulbyte.png");
+        assert_eq!(display_name(".."), "");
+        assert_eq!(display_name(&"x".repeat(1000)).chars().count(), MAX_NAME_CHARS);
+    }
+
+    #[test]
+    fn prefer_wait_is_parsed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("prefer", HeaderValue::from_static("respond-async, wait=10"));
+        assert_eq!(requested_wait(&headers), Some(10));
+        headers.insert("prefer", HeaderValue::from_static("return=minimal"));
+        assert_eq!(requested_wait(&headers), None);
+        headers.insert("prefer", HeaderValue::from_static("wait=abc"));
+        assert_eq!(requested_wait(&headers), None);
+    }
+
+    #[test]
+    fn content_is_described() {
+        assert_eq!(describe_content(b"%PDF-1.7"), "a PDF document");
+        assert!(describe_content(b"<?xml version=\"1.0\"?><svg").starts_with("an SVG"));
+        assert_eq!(describe_content(b"hello, world"), "text");
+        assert_eq!(describe_content(&[0x00, 0xff, 0xfe, 0x80]), "of an unknown type");
+        assert!(claims_image("photo.JPG", ""));
+        assert!(claims_image("blob", "image/png"));
+        assert!(!claims_image("notes.txt", "text/plain"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The notify stage: mails the completion notice of finished jobs and records the delivery.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_core::{JobEventKind, JobId, NotificationState, Problem};
+use sluice_notify::Notice;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::pipeline::Shared;
+
+/// Notices being delivered at once.
+const CONCURRENT_DELIVERIES: usize = 4;
+
+/// Runs the stage until `stop` is cancelled (after the convert stage drained) or its queue closes.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut queue: mpsc::Receiver<JobId>,
+    requeue: mpsc::Sender<JobId>,
+    stop: CancellationToken,
+) {
+    let deliveries = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
+    loop {
+        let slot = tokio::select! {
+            () = stop.cancelled() => break,
+            slot = Arc::clone(&deliveries).acquire_owned() => match slot { Ok(slot) => slot, Err(_) => break },
+        };
+        let id = tokio::select! {
+            () = stop.cancelled() => break,
+            id = queue.recv() => match id { Some(id) => id, None => break },
+        };
+        let task_shared = Arc::clone(&shared);
+        let requeue = requeue.clone();
+        shared.spawn(
+            "deliver-notice",
+            async move {
+                deliver(&task_shared, id, requeue).await;
+                drop(slot);
+            }
+            .instrument(tracing::info_span!("notice", job_id = %id)),
+        );
+    }
+    tracing::info!("notify stage stopped");
+}
+
+/// Sends one job's notice, with retries on failures that can pass, and records the result.
+async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) {
+    let mut record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot load job record; will try again");
+            shared.retry_later(id, requeue);
+            return;
+        }
+    };
+    if record.notification.state != NotificationState::Pending {
+        return;
+    }
+    let started = Instant::now();
+    let links = &shared.links;
+    let result = match Notice::for_job(&record, &links.job_url(id), &|key| links.file_url(key)) {
+        Ok(notice) => shared
+            .mail_backoff()
+            .run("send notice", || shared.mailer.send(&notice), |error| !error.is_permanent())
+            .await
+            .map(|()| 1)
+            .map_err(|(error, attempts)| (Problem::new(error.code(), error.to_string()), attempts)),
+        Err(error) => Err((Problem::new(error.code(), error.to_string()), 1)),
+    };
+    let sent = result.is_ok();
+    let notification = &mut record.notification;
+    match result {
+        Ok(attempts) => {
+            notification.attempts += attempts;
+            notification.state = NotificationState::Sent;
+            notification.error = None;
+            tracing::info!("notice sent");
+        }
+        Err((problem, attempts)) => {
+            notification.attempts += attempts;
+            shared.metrics.retried(attempts.saturating_sub(1));
+            tracing::error!(code = %problem.code, message = %problem.message, attempts, "notice failed");
+            notification.state = NotificationState::Failed;
+            notification.error = Some(problem);
+        }
+    }
+    shared.metrics.mail_finished(sent, started.elapsed());
+    record.updated_at = crate::pipeline::now();
+    if let Err(error) = shared.save(&record).await {
+        // The mail may be sent again on the next start; its Message-ID lets the receiver see the duplicate.
+        tracing::error!(error = %error, "cannot record the notice's delivery");
+        return;
+    }
+    shared.publish(JobEventKind::Notification, &record);
+}

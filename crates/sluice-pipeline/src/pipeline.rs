@@ -1,0 +1,333 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sluice_convert::ConvertSettings;
+use sluice_core::{JobEvent, JobEventKind, JobId, JobRecord, JobState};
+use sluice_notify::Mailer;
+use sluice_storage::{Blobs, Journal, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::{Backoff, Links, Metrics, PipelineSettings, convert, notify};
+
+/// Events buffered per listener before a slow listener starts to lag (it then re-reads the record).
+const EVENT_BUFFER: usize = 1024;
+
+/// What the pipeline is built from: the stores, the converter's and mailer's settings, and its own.
+pub struct PipelineParts {
+    /// Originals and outputs.
+    pub blobs: Blobs,
+    /// Job records.
+    pub journal: Journal,
+    /// Variants and limits.
+    pub convert: ConvertSettings,
+    /// The completion-notice transport.
+    pub mailer: Mailer,
+    /// Builds the links in notices.
+    pub links: Links,
+    /// Queue sizes, parallelism, retries.
+    pub settings: PipelineSettings,
+}
+
+/// The state the stages share.
+pub(crate) struct Shared {
+    pub(crate) blobs: Blobs,
+    pub(crate) journal: Journal,
+    pub(crate) convert: ConvertSettings,
+    pub(crate) mailer: Mailer,
+    pub(crate) links: Links,
+    pub(crate) settings: PipelineSettings,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) events: broadcast::Sender<JobEvent>,
+    /// One permit per conversion allowed to run at once.
+    pub(crate) cpu: Arc<Semaphore>,
+    /// Tracks every task the pipeline spawns, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled when the pipeline stops taking new work.
+    pub(crate) stopping: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn storage_backoff(&self) -> Backoff {
+        Backoff {
+            attempts: self.settings.storage_attempts,
+            base: Duration::from_millis(self.settings.retry_base_ms),
+            max: Duration::from_millis(self.settings.retry_max_ms),
+        }
+    }
+
+    pub(crate) fn mail_backoff(&self) -> Backoff {
+        Backoff { attempts: self.settings.mail_attempts, ..self.storage_backoff() }
+    }
+
+    /// Runs a storage operation with retries on errors that can pass.
+    pub(crate) async fn with_storage_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        self.storage_backoff().run(what, op, StoreError::is_transient).await.map_err(|(error, attempts)| {
+            self.metrics.retried(attempts.saturating_sub(1));
+            error
+        })
+    }
+
+    /// Saves a record, retrying while storage recovers.
+    pub(crate) async fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
+        self.with_storage_retries("save job record", || self.journal.save(record)).await
+    }
+
+    /// Tells live listeners about a change.
+    pub(crate) fn publish(&self, kind: JobEventKind, record: &JobRecord) {
+        // No listener is not an error.
+        let _ = self.events.send(JobEvent { kind, job: Arc::new(record.clone()) });
+    }
+
+    /// Spawns a named, tracked task whose end is logged.
+    pub(crate) fn spawn<F>(&self, name: &'static str, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        spawn_tracked(&self.tasks, name, task);
+    }
+
+    /// Sends `id` to `queue` again after a pause, for a job that could not be read because storage is down.
+    /// The record stays the truth: if the process stops first, start-up recovery picks the job up.
+    pub(crate) fn retry_later(self: &Arc<Self>, id: JobId, queue: mpsc::Sender<JobId>) {
+        let shared = Arc::clone(self);
+        self.spawn("requeue", async move {
+            let pause = Duration::from_millis(shared.settings.retry_max_ms);
+            tokio::select! {
+                () = shared.stopping.cancelled() => {}
+                () = tokio::time::sleep(pause) => {
+                    let _ = queue.send(id).await;
+                }
+            }
+        });
+    }
+}
+
+/// Spawns a named task on `tracker` and logs how it ended.
+pub(crate) fn spawn_tracked<F>(tracker: &TaskTracker, name: &'static str, task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    tracker.spawn(async move {
+        task.await;
+        tracing::debug!(task = name, "task ended");
+    });
+}
+
+/// The running pipeline: the convert and notify stages, their queues, the event broadcast and metrics.
+/// Cheap to clone; every clone drives the same stages.
+#[derive(Clone)]
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    convert_tx: mpsc::Sender<JobId>,
+    notify_tx: mpsc::Sender<JobId>,
+    accepting: Arc<AtomicBool>,
+    /// Cancelled to stop the notify stage, after the convert stage has drained.
+    notify_stop: CancellationToken,
+    convert_jobs: TaskTracker,
+}
+
+/// A place reserved in the convert queue for a job about to be accepted: reserve it before taking an upload,
+/// submit once the job's record is stored. Dropping it frees the place.
+pub struct QueueSlot {
+    permit: mpsc::OwnedPermit<JobId>,
+}
+
+impl QueueSlot {
+    /// Hands the (already stored) job to the convert stage.
+    pub fn submit(self, id: JobId) {
+        self.permit.send(id);
+    }
+}
+
+/// The convert queue is full, or the pipeline is shutting down: the upload must be refused (503).
+#[derive(Debug, thiserror::Error)]
+pub enum QueueFull {
+    /// Every place in the queue is taken.
+    #[error("the conversion queue is full")]
+    Full,
+    /// The service is shutting down.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+impl Pipeline {
+    /// Starts the stages and the recovery of unfinished jobs, on the current tokio runtime.
+    pub fn start(parts: PipelineParts) -> Self {
+        let workers = parts.settings.effective_workers();
+        let capacity = parts.settings.queue_capacity;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let shared = Arc::new(Shared {
+            blobs: parts.blobs,
+            journal: parts.journal,
+            convert: parts.convert,
+            mailer: parts.mailer,
+            links: parts.links,
+            settings: parts.settings,
+            metrics: Arc::new(Metrics::default()),
+            events,
+            cpu: Arc::new(Semaphore::new(workers)),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        });
+        let (convert_tx, convert_rx) = mpsc::channel(capacity);
+        let (notify_tx, notify_rx) = mpsc::channel(capacity);
+        let notify_stop = CancellationToken::new();
+        let convert_jobs = TaskTracker::new();
+
+        tracing::info!(workers, queue_capacity = capacity, "pipeline starting");
+        shared.spawn(
+            "convert-stage",
+            convert::run(Arc::clone(&shared), convert_rx, convert_tx.clone(), notify_tx.clone(), convert_jobs.clone())
+                .instrument(tracing::info_span!("convert_stage")),
+        );
+        shared.spawn(
+            "notify-stage",
+            notify::run(Arc::clone(&shared), notify_rx, notify_tx.clone(), notify_stop.clone())
+                .instrument(tracing::info_span!("notify_stage")),
+        );
+        shared.spawn("recovery", recover(Arc::clone(&shared), convert_tx.clone(), notify_tx.clone()));
+
+        Self { shared, convert_tx, notify_tx, accepting: Arc::new(AtomicBool::new(true)), notify_stop, convert_jobs }
+    }
+
+    /// Reserves a place in the convert queue for an upload, or says why there is none.
+    pub fn reserve(&self) -> Result<QueueSlot, QueueFull> {
+        if !self.is_accepting() {
+            return Err(QueueFull::ShuttingDown);
+        }
+        match self.convert_tx.clone().try_reserve_owned() {
+            Ok(permit) => Ok(QueueSlot { permit }),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueFull::ShuttingDown),
+        }
+    }
+
+    /// Announces a new job to live listeners.
+    pub fn announce(&self, record: &JobRecord) {
+        self.shared.publish(JobEventKind::Snapshot, record);
+    }
+
+    /// A receiver of every job event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The job records.
+    pub fn journal(&self) -> &Journal {
+        &self.shared.journal
+    }
+
+    /// Originals and outputs.
+    pub fn blobs(&self) -> &Blobs {
+        &self.shared.blobs
+    }
+
+    /// The link builder.
+    pub fn links(&self) -> &Links {
+        &self.shared.links
+    }
+
+    /// Variants and limits in force.
+    pub fn convert_settings(&self) -> &ConvertSettings {
+        &self.shared.convert
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The mail transport, for readiness checks.
+    pub fn mailer(&self) -> &Mailer {
+        &self.shared.mailer
+    }
+
+    /// The metrics in Prometheus text format, queue depths included.
+    pub fn render_metrics(&self) -> String {
+        let depth = |tx: &mpsc::Sender<JobId>| tx.max_capacity().saturating_sub(tx.capacity());
+        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx))
+    }
+
+    /// Whether new uploads are taken (false once shutdown began).
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    /// Stops taking work, lets in-flight conversions and their notices finish within the configured grace
+    /// period, and returns. Whatever did not finish stays recorded and resumes on the next start.
+    pub async fn shutdown(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+        let grace = Duration::from_secs(self.shared.settings.shutdown_grace_secs);
+        let deadline = tokio::time::Instant::now() + grace;
+        self.shared.stopping.cancel();
+        self.convert_jobs.close();
+        if tokio::time::timeout_at(deadline, self.convert_jobs.wait()).await.is_err() {
+            tracing::warn!("conversions still running at the shutdown deadline; they resume on the next start");
+        }
+        self.notify_stop.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout_at(deadline, self.shared.tasks.wait()).await.is_err() {
+            tracing::warn!("notices still being sent at the shutdown deadline; they resume on the next start");
+        }
+        tracing::info!("pipeline stopped");
+    }
+}
+
+/// Re-queues every job that was accepted but not finished (or whose notice was not sent) before the last
+/// stop, oldest first.
+async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx: mpsc::Sender<JobId>) {
+    let ids = match shared.with_storage_retries("list job records", || shared.journal.ids_newest_first()).await {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot list job records; unfinished jobs resume on the next start");
+            return;
+        }
+    };
+    let mut resumed = 0u64;
+    for id in ids.into_iter().rev() {
+        if shared.stopping.is_cancelled() {
+            break;
+        }
+        let record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
+            Ok(Some(record)) => record,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::error!(job_id = %id, error = %error, "cannot read job record; skipped until the next start");
+                continue;
+            }
+        };
+        if record.is_settled() {
+            continue;
+        }
+        let queue = if record.state.is_terminal() { &notify_tx } else { &convert_tx };
+        tokio::select! {
+            () = shared.stopping.cancelled() => break,
+            sent = queue.send(id) => if sent.is_err() { break },
+        }
+        shared.metrics.job_resumed();
+        resumed += 1;
+    }
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished jobs");
+    }
+}
+
+/// The current time, for records.
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Whether a job in `state` still needs the convert stage.
+pub(crate) fn needs_conversion(state: JobState) -> bool {
+    !state.is_terminal()
+}

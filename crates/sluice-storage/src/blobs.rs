@@ -1,0 +1,327 @@
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig, WriteMultipart,
+};
+
+use crate::{StorageSettings, StoreError};
+
+/// Size of the parts of a streaming upload; a file smaller than this is written with one plain put.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts of one upload in flight at once: bounds an upload's memory to about `PART_SIZE * (this + 1)`.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// The object store holding originals, outputs and records, addressed by the keys of [`sluice_core::keys`].
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// What is known of a stored object without reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag, when the backend has one.
+    pub etag: Option<String>,
+    /// Last modification time, as seconds since the epoch.
+    pub modified_unix: i64,
+}
+
+/// A requested byte range, as in an HTTP `Range` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=start-end` (end inclusive, as in HTTP).
+    FromTo(u64, u64),
+    /// `bytes=start-`.
+    From(u64),
+    /// `bytes=-n`: the last n bytes.
+    Last(u64),
+}
+
+/// An object being read: its metadata, the byte range served and the body as a stream.
+pub struct BlobRead {
+    /// The object's metadata.
+    pub meta: BlobMeta,
+    /// The bytes of the object this read yields (`0..size` for a whole read).
+    pub range: Range<u64>,
+    /// The bytes, in order.
+    pub body: BoxStream<'static, Result<Bytes, StoreError>>,
+}
+
+impl Blobs {
+    /// Opens the store the settings name: a local folder (created when missing) or an S3 bucket.
+    pub fn from_settings(settings: &StorageSettings) -> Result<Self, StoreError> {
+        let url = settings.url.trim();
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Config(format!("storage.url {url:?} names no bucket")));
+            }
+            let s3 = &settings.s3;
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+            }
+            if let Some(region) = &s3.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(key) = &s3.access_key_id {
+                builder = builder.with_access_key_id(key);
+            }
+            if let Some(secret) = &s3.secret_access_key {
+                builder = builder.with_secret_access_key(secret);
+            }
+            // Fail fast: the pipeline retries with its own backoff, and an upload should get a prompt 503
+            // rather than hang while the service is down.
+            let retry = RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(10),
+            };
+            let client =
+                // allow_http lives in the client options: set on the builder it would be overwritten here.
+                ClientOptions::new()
+                    .with_allow_http(s3.allow_http.unwrap_or(false))
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(60));
+            let store = builder
+                .with_retry(retry)
+                .with_client_options(client)
+                .build()
+                .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                Ok(Self { store: Arc::new(store) })
+            } else {
+                Ok(Self { store: Arc::new(PrefixStore::new(store, prefix)) })
+            }
+        } else {
+            let path = url.strip_prefix("file://").unwrap_or(url);
+            if path.is_empty() {
+                return Err(StoreError::Config("storage.url is empty".to_owned()));
+            }
+            Self::local(path)
+        }
+    }
+
+    /// A store in a local folder, created when missing.
+    pub fn local(path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path)
+            .map_err(|e| StoreError::Config(format!("cannot create storage folder {}: {e}", path.display())))?;
+        let store = LocalFileSystem::new_with_prefix(path)
+            .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
+            .with_automatic_cleanup(true);
+        Ok(Self { store: Arc::new(store) })
+    }
+
+    /// Writes `bytes` at `key`, replacing what was there (outputs have deterministic keys, so a re-run
+    /// overwrites instead of duplicating).
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        self.store.put(&Path::from(key), PutPayload::from(bytes)).await.map_err(|e| StoreError::backend(key, e))?;
+        Ok(())
+    }
+
+    /// Writes `bytes` at `key` only if nothing is there yet.
+    pub async fn create(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        self.store
+            .put_opts(&Path::from(key), PutPayload::from(bytes), options)
+            .await
+            .map_err(|e| StoreError::backend(key, e))?;
+        Ok(())
+    }
+
+    /// Reads a whole object into memory.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let result = self.store.get(&Path::from(key)).await.map_err(|e| StoreError::backend(key, e))?;
+        result.bytes().await.map_err(|e| StoreError::backend(key, e))
+    }
+
+    /// The metadata of an object.
+    pub async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+        let meta = self.store.head(&Path::from(key)).await.map_err(|e| StoreError::backend(key, e))?;
+        Ok(BlobMeta { size: meta.size, etag: meta.e_tag, modified_unix: meta.last_modified.timestamp() })
+    }
+
+    /// Opens an object for streaming, whole or a byte range of it.
+    pub async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<BlobRead, StoreError> {
+        let meta = self.head(key).await?;
+        let wanted = match range {
+            None => None,
+            Some(range) => {
+                Some(resolve_range(range, meta.size).ok_or_else(|| StoreError::BadRange { key: key.to_owned() })?)
+            }
+        };
+        if meta.size == 0 {
+            return Ok(BlobRead { meta, range: 0..0, body: futures::stream::empty().boxed() });
+        }
+        let options = GetOptions { range: wanted.clone().map(GetRange::Bounded), ..GetOptions::default() };
+        let result = self.store.get_opts(&Path::from(key), options).await.map_err(|e| StoreError::backend(key, e))?;
+        let served = result.range.clone();
+        let owned_key = key.to_owned();
+        let body = result.into_stream().map_err(move |e| StoreError::backend(&owned_key, e)).boxed();
+        Ok(BlobRead { meta, range: served, body })
+    }
+
+    /// Starts a streaming write at `key`. Nothing is visible at `key` until [`BlobWriter::finish`]; an
+    /// aborted or dropped writer leaves nothing behind.
+    pub fn writer(&self, key: &str) -> BlobWriter {
+        BlobWriter {
+            store: Arc::clone(&self.store),
+            key: key.to_owned(),
+            buffer: BytesMut::new(),
+            multipart: None,
+            written: 0,
+        }
+    }
+
+    /// Deletes one object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StoreError::backend(key, e)),
+        }
+    }
+
+    /// Deletes every object under `prefix`.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        for key in self.list_keys(prefix).await? {
+            self.delete(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// The keys under `prefix` (which ends with `/`), in no particular order.
+    pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let path = Path::from(prefix.trim_end_matches('/'));
+        self.store
+            .list(Some(&path))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::backend(prefix, e))
+    }
+
+    /// Checks that the store answers, for readiness probes.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.store.list_with_delimiter(None).await.map_err(|e| StoreError::backend("/", e))?;
+        Ok(())
+    }
+}
+
+/// The half-open byte range an HTTP range asks for, or `None` when it cannot be satisfied.
+fn resolve_range(range: ByteRange, size: u64) -> Option<Range<u64>> {
+    let resolved = match range {
+        ByteRange::FromTo(start, end) => start..end.saturating_add(1).min(size),
+        ByteRange::From(start) => start..size,
+        ByteRange::Last(n) => size.saturating_sub(n)..size,
+    };
+    (resolved.start < resolved.end && resolved.start < size).then_some(resolved)
+}
+
+/// A streaming write of one object: small objects become one plain put, large ones a multipart upload
+/// with a bounded number of parts in flight, so memory stays flat however large the object.
+pub struct BlobWriter {
+    store: Arc<dyn ObjectStore>,
+    key: String,
+    buffer: BytesMut,
+    multipart: Option<WriteMultipart>,
+    written: u64,
+}
+
+impl BlobWriter {
+    /// Appends bytes, waiting when too many parts are still being sent.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        if let Some(multipart) = self.multipart.as_mut() {
+            multipart.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| StoreError::backend(&self.key, e))?;
+            multipart.put(chunk);
+            return Ok(());
+        }
+        self.buffer.extend_from_slice(&chunk);
+        if self.buffer.len() >= PART_SIZE {
+            let upload = self
+                .store
+                .put_multipart(&Path::from(self.key.as_str()))
+                .await
+                .map_err(|e| StoreError::backend(&self.key, e))?;
+            let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            multipart.put(std::mem::take(&mut self.buffer).freeze());
+            self.multipart = Some(multipart);
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Completes the write: the object becomes visible at its key.
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        match self.multipart.take() {
+            Some(multipart) => {
+                multipart.finish().await.map_err(|e| StoreError::backend(&self.key, e))?;
+            }
+            None => {
+                let payload = PutPayload::from(std::mem::take(&mut self.buffer).freeze());
+                let path = Path::from(self.key.as_str());
+                self.store.put(&path, payload).await.map_err(|e| StoreError::backend(&self.key, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives up the write, removing any parts already sent.
+    pub async fn abort(mut self) -> Result<(), StoreError> {
+        if let Some(multipart) = self.multipart.take() {
+            multipart.abort().await.map_err(|e| StoreError::backend(&self.key, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BlobWriter {
+    /// A writer dropped mid-way (the client went away, the request was cancelled) aborts its multipart
+    /// upload in the background, so no orphaned parts stay in the bucket.
+    fn drop(&mut self) {
+        if let Some(multipart) = self.multipart.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let key = std::mem::take(&mut self.key);
+            runtime.spawn(async move {
+                if let Err(error) = multipart.abort().await {
+                    tracing::warn!(key, error = %error, "could not abort an unfinished upload");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_http_semantics() {
+        assert_eq!(resolve_range(ByteRange::FromTo(0, 9), 100), Some(0..10));
+        assert_eq!(resolve_range(ByteRange::FromTo(90, 200), 100), Some(90..100));
+        assert_eq!(resolve_range(ByteRange::From(50), 100), Some(50..100));
+        assert_eq!(resolve_range(ByteRange::Last(10), 100), Some(90..100));
+        assert_eq!(resolve_range(ByteRange::Last(500), 100), Some(0..100));
+        assert_eq!(resolve_range(ByteRange::From(100), 100), None);
+        assert_eq!(resolve_range(ByteRange::FromTo(5, 2), 100), None);
+        assert_eq!(resolve_range(ByteRange::Last(0), 100), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! Start-up and orderly shutdown of the whole service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sluice_gateway::AppState;
+use sluice_notify::Mailer;
+use sluice_pipeline::{Links, Pipeline, PipelineParts};
+use sluice_storage::{Blobs, Journal};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::Settings;
+
+/// A built service, bound to its address and ready to run: gateway, convert stage and notify stage.
+pub struct Server {
+    listener: TcpListener,
+    pipeline: Pipeline,
+    state: AppState,
+    closing: CancellationToken,
+}
+
+impl Server {
+    /// Opens storage and the mail transport, starts the pipeline (which resumes unfinished jobs) and binds
+    /// the listening socket. Must run inside a tokio runtime.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listen = settings.server.listen;
+        let listener =
+            TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen} (server.listen)"))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`Server::build`], on a socket bound already (tests bind port 0 first to learn the address
+    /// that `server.public_url` must name).
+    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let blobs = Blobs::from_settings(&settings.storage).context("storage (check storage.url and storage.s3)")?;
+        let mailer = Mailer::from_settings(&settings.mail).context("mail (check mail.url and mail.from)")?;
+        let links = Links::new(&settings.server.public_url);
+        let pipeline = Pipeline::start(PipelineParts {
+            journal: Journal::new(blobs.clone()),
+            blobs,
+            convert: settings.convert,
+            mailer,
+            links,
+            settings: settings.pipeline,
+        });
+        let closing = CancellationToken::new();
+        let state = AppState::new(pipeline.clone(), settings.server, closing.clone());
+        Ok(Self { listener, pipeline, state, closing })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listener.local_addr().context("listening socket has no address")
+    }
+
+    /// Serves until `shutdown` completes, then stops taking uploads and connections, lets in-flight work
+    /// finish within `pipeline.shutdown_grace_secs`, and returns. Unfinished work resumes on the next start.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, pipeline, state, closing } = self;
+        let address = listener.local_addr().context("listening socket has no address")?;
+        tracing::info!(%address, "listening on http://{address}");
+        let server_closing = closing.clone();
+        let mut server = tokio::spawn(sluice_gateway::serve(listener, state, async move {
+            server_closing.cancelled().await;
+        }));
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut server => {
+                // The server ended by itself: a fatal socket error.
+                pipeline.shutdown().await;
+                return match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(error).context("HTTP server failed"),
+                    Err(error) => Err(error).context("HTTP server task failed"),
+                };
+            }
+        }
+        tracing::info!("shutting down: no new uploads; finishing in-flight work");
+        closing.cancel();
+        pipeline.shutdown().await;
+        match tokio::time::timeout(Duration::from_secs(5), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(error = %error, "HTTP server ended with an error"),
+            Ok(Err(error)) => tracing::warn!(error = %error, "HTTP server task failed"),
+            Err(_) => tracing::warn!("open connections did not close in time; leaving them"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! Job documents, listings, unknown ids, and the operational routes.
+
+use serde_json::Value;
+
+use crate::helpers::{code, spawn_app};
+
+#[tokio::test]
+async fn unknown_jobs_and_routes_are_json_404s() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/jobs/01938c4e-7f1a-7cc0-a5b2-3d4e5f607182",
+        "/v1/jobs/not-an-id",
+        "/v1/jobs/01938c4e-7f1a-7cc0-a5b2-3d4e5f607182/events",
+    ] {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!((status, code(&body)), (404, "job_not_found"), "{path}");
+    }
+    let (status, body) = app.get_json("/v1/nothing-here").await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+    let response = app.client.delete(app.url("/v1/uploads")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_with_pages() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = app.upload(&["ladybird-pan-animated.gif"], &[("variants", "thumb")]).await;
+        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    let (status, page) = app.get_json("/v1/jobs?limit=2").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|job| job["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, next) = app.get_json(&format!("/v1/jobs?limit=2&cursor={cursor}")).await;
+    let listed: Vec<&str> = next["jobs"].as_array().unwrap().iter().map(|job| job["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [ids[0].as_str()]);
+    assert!(next.get("next_cursor").is_none());
+
+    for id in &ids {
+        app.wait_settled(id).await;
+    }
+    let (_, completed) = app.get_json("/v1/jobs?state=completed").await;
+    assert_eq!(completed["jobs"].as_array().unwrap().len(), 3);
+    let (_, queued) = app.get_json("/v1/jobs?state=queued").await;
+    assert_eq!(queued["jobs"].as_array().unwrap().len(), 0);
+
+    for bad in
+        ["/v1/jobs?limit=0", "/v1/jobs?limit=1000", "/v1/jobs?state=lost", "/v1/jobs?cursor=x", "/v1/jobs?page=2"]
+    {
+        let (status, body) = app.get_json(bad).await;
+        assert_eq!((status, code(&body)), (400, "invalid_query"), "{bad}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operational_routes_answer() {
+    let app = spawn_app().await;
+    let (status, health) = app.get_json("/healthz").await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, ready) = app.get_json("/readyz").await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("ok")), "{ready}");
+
+    let (status, spec) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/uploads", "/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/events", "/v1/files/{key}"] {
+        assert!(spec["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+    let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"), "the docs page is Swagger UI");
+
+    app.upload(&["ladybird-pan-animated.gif"], &[("variants", "thumb")]).await;
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("sluice_uploads_total{outcome=\"accepted\"} 1"), "{text}");
+    assert!(text.contains("# TYPE sluice_conversion_seconds histogram"));
+    app.stop().await;
+}

@@ -1,0 +1,229 @@
+//! Uploads that go all the way: conversion, storage, the notice, live events, recovery.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use sluice_core::{FileRecord, FileState, JobId, JobRecord, JobState, MediaType, keys};
+use sluice_storage::{Blobs, Journal};
+use sluice_testkit::{MailCatcher, S3Server};
+use time::OffsetDateTime;
+
+use crate::helpers::{Options, files_under, spawn_app, spawn_with};
+
+fn outputs(file: &Value) -> Vec<(String, u64, u64)> {
+    file["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap().to_owned(), o["width"].as_u64().unwrap(), o["height"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn upload_is_converted_and_the_notice_arrives_over_smtp() {
+    let mail = MailCatcher::start().await.unwrap();
+    let app = spawn_with(Options { mail: Some(&mail), ..Options::default() }).await;
+
+    let response = app
+        .upload(
+            &[
+                "dragonfly-on-branch.jpg",
+                "portrait-dogs-at-window-exif-orientation-6.jpg",
+                "fig-bowl-vignette-alpha.png",
+            ],
+            &[("notify", "dev@example.com")],
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let accepted: Value = response.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/v1/jobs/{id}"));
+    assert_eq!(accepted["state"], "queued");
+    assert_eq!(accepted["files"][0]["bytes"], 1_297_266);
+    assert_eq!(accepted["notification"]["state"], "pending");
+
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let files = done["files"].as_array().unwrap();
+    // 4000x3000 landscape: contain never enlarges and keeps the ratio; cover fills the box.
+    assert_eq!(
+        outputs(&files[0]),
+        [("large".into(), 2048, 1536), ("medium".into(), 1024, 768), ("thumb".into(), 256, 256)]
+    );
+    // Stored 3088x2056 with EXIF orientation 6: the outputs are upright, so portrait.
+    assert_eq!(outputs(&files[1])[0], ("large".into(), 1364, 2048));
+    // 1200x812 PNG: "large" (2048) would enlarge, so it stays at its size.
+    assert_eq!(outputs(&files[2])[0], ("large".into(), 1200, 812));
+
+    for file in files {
+        assert_eq!(file["state"], "converted");
+        for output in file["outputs"].as_array().unwrap() {
+            let response = app.client.get(app.url(output["url"].as_str().unwrap())).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-type"], output["content_type"].as_str().unwrap());
+            assert_eq!(response.bytes().await.unwrap().len() as u64, output["bytes"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(done["notification"]["state"], "sent");
+
+    let messages = mail.wait_for_messages(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert!(message["subject"].as_str().unwrap().contains(&id), "{message:#}");
+    assert_eq!(message["to"][0]["address"], "dev@example.com");
+    let html = message["html"].as_str().unwrap();
+    let text = message["text"].as_str().unwrap();
+    for file in files {
+        for output in file["outputs"].as_array().unwrap() {
+            let link = app.url(output["url"].as_str().unwrap());
+            assert!(text.contains(&link), "text part lacks {link}");
+            assert!(html.contains(&link), "html part lacks {link}");
+        }
+    }
+    // The links in the mail work.
+    let first = app.url(files[0]["outputs"][2]["url"].as_str().unwrap());
+    assert_eq!(app.client.get(first).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn s3_storage_holds_originals_outputs_and_records() {
+    let s3 = S3Server::start().await.unwrap();
+    let app = spawn_with(Options { s3: Some(&s3), ..Options::default() }).await;
+    let response =
+        app.upload(&["rowing-boats-evening-glow.webp", "ladybird-pan-animated.gif"], &[("variants", "thumb")]).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(done["variants"], serde_json::json!(["thumb"]));
+    assert_eq!(done["files"][1]["outputs"][0]["content_type"], "image/webp");
+
+    let stored = files_under(&s3.data_dir().join(s3.bucket()));
+    for expected in [
+        format!("jobs/{id}.json"),
+        format!("originals/{id}/0.webp"),
+        format!("originals/{id}/1.gif"),
+        format!("outputs/{id}/0/thumb.webp"),
+        format!("outputs/{id}/1/thumb.webp"),
+    ] {
+        assert!(stored.contains(&expected), "{expected} not in {stored:?}");
+    }
+    assert!(
+        stored.iter().all(|key| !key.contains("rowing") && !key.contains("ladybird")),
+        "client names in keys: {stored:?}"
+    );
+    let url = app.url(done["files"][0]["outputs"][0]["url"].as_str().unwrap());
+    assert_eq!(app.client.get(url).send().await.unwrap().status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_stream_the_job_until_it_ends() {
+    let app = spawn_app().await;
+    let response = app.upload(&["forest-stream.jpg"], &[("variants", "thumb,medium")]).await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let stream = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let body = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut body = String::new();
+        let mut chunks = stream.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            body.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        body
+    })
+    .await
+    .expect("the event stream did not end by itself");
+    let events: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("event: ")).collect();
+    assert_eq!(events.first(), Some(&"snapshot"), "{body}");
+    assert_eq!(events.last(), Some(&"completed"), "{body}");
+    let last_data = body.lines().rev().find_map(|line| line.strip_prefix("data: ")).unwrap();
+    let document: Value = serde_json::from_str(last_data).unwrap();
+    assert_eq!(document["state"], "completed");
+    assert_eq!(document["files"][0]["outputs"].as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn prefer_wait_returns_the_finished_job() {
+    let app = spawn_app().await;
+    let bytes = std::fs::read(crate::helpers::sample("ladybird-pan-animated.gif")).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name("ladybird.gif"))
+        .text("variants", "thumb");
+    let response =
+        app.client.post(app.url("/v1/uploads")).header("Prefer", "wait=30").multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["preference-applied"], "wait=30");
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["state"], "completed");
+    app.stop().await;
+}
+
+/// Writes what a crash leaves behind: a stored original and its record in `state`.
+async fn crashed_job(journal: &Journal, blobs: &Blobs, state: JobState, notice_due: bool) -> JobId {
+    let id = JobId::new();
+    let bytes = std::fs::read(crate::helpers::sample("mountain-trail-picos-de-europa.jpg")).unwrap();
+    let key = keys::original(id, 0, MediaType::Jpeg);
+    blobs.put(&key, bytes.clone().into()).await.unwrap();
+    let file = FileRecord {
+        index: 0,
+        name: "trail.jpg".to_owned(),
+        media: MediaType::Jpeg,
+        bytes: bytes.len() as u64,
+        sha256: String::new(),
+        key,
+        state: FileState::Pending,
+        error: None,
+        outputs: Vec::new(),
+    };
+    let variants = ["large", "medium", "thumb"].iter().map(|name| name.parse().unwrap()).collect();
+    let notify = notice_due.then(|| "ops@example.com".parse().unwrap());
+    let mut record = JobRecord::new(id, variants, vec![file], notify, OffsetDateTime::now_utc());
+    if state != JobState::Queued {
+        record.transition(JobState::Running, OffsetDateTime::now_utc()).unwrap();
+    }
+    if state == JobState::Completed {
+        // Converted, but the process died before the notice went out.
+        record.files[0].state = FileState::Rejected;
+        record.files[0].error = Some(sluice_core::Problem::new("undecodable", "test"));
+        record.transition(JobState::Completed, OffsetDateTime::now_utc()).unwrap();
+    }
+    journal.create(&record).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn unfinished_jobs_resume_on_start() {
+    let storage = tempfile::tempdir().unwrap();
+    let blobs = Blobs::local(storage.path()).unwrap();
+    let journal = Journal::new(blobs.clone());
+    let queued = crashed_job(&journal, &blobs, JobState::Queued, true).await;
+    let running = crashed_job(&journal, &blobs, JobState::Running, false).await;
+    let unmailed = crashed_job(&journal, &blobs, JobState::Completed, true).await;
+    // A half-done conversion left one output behind: the re-run overwrites it.
+    blobs.put(&format!("outputs/{running}/0/large.jpg"), bytes::Bytes::from_static(b"partial")).await.unwrap();
+
+    let app = spawn_with(Options { storage_dir: Some(storage.path().to_path_buf()), ..Options::default() }).await;
+    for id in [queued, running] {
+        let done = app.wait_settled(&id.to_string()).await;
+        assert_eq!(done["state"], "completed", "{done:#}");
+        assert_eq!(done["files"][0]["state"], "converted");
+        let outputs = files_under(&storage.path().join("outputs").join(id.to_string()));
+        assert_eq!(outputs, ["0/large.jpg", "0/medium.jpg", "0/thumb.webp"]);
+    }
+    let large = std::fs::read(storage.path().join(format!("outputs/{running}/0/large.jpg"))).unwrap();
+    assert!(large.len() > 1000, "the partial output was not replaced");
+    let done = app.wait_settled(&queued.to_string()).await;
+    assert_eq!(done["notification"]["state"], "sent");
+    let done = app.wait_settled(&unmailed.to_string()).await;
+    assert_eq!(done["notification"]["state"], "sent");
+    assert_eq!(done["files"][0]["state"], "rejected", "a finished job is not converted again");
+    assert_eq!(files_under(&app.outbox()).len(), 2);
+    app.stop().await;
+}

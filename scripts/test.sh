@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: the workspace's unit and integration tests, then the end-to-end run on the same debug build.
+#
+#   scripts/test.sh
+#
+# cargo test builds the debug profile once; scripts/e2e.sh reuses it (its cargo build only links the binaries),
+# starts its own S3 server and SMTP catcher on 127.0.0.1, and stops them when done.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo test --workspace
+scripts/e2e.sh

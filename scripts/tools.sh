@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Test tools for sluice's end-to-end run, kept in a cache folder outside the clone.
+#
+#   source scripts/tools.sh && tools_ensure     # from another script
+#   scripts/tools.sh                            # or run it: installs what is missing, prints the paths
+#
+# What it provides:
+#   - maildev 3 (an SMTP catcher with an HTTP inbox API), installed with npm into
+#     "$SLUICE_TOOLS_DIR/maildev" when missing; SLUICE_TOOLS_DIR defaults to ~/.cache/sluice-tools.
+#   - jq and curl, installed with apt-get when missing (as root, or through sudo).
+#   - helpers for the scripts: tools_free_port, tools_wait_http.
+# The S3 server of the end-to-end run is the workspace's own `sluice-testkit s3` binary: nothing to install.
+
+# Sourced into the caller's shell: set the strict mode only when run as a script.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+fi
+
+SLUICE_TOOLS_DIR="${SLUICE_TOOLS_DIR:-${HOME}/.cache/sluice-tools}"
+MAILDEV_VERSION="3"
+MAILDEV_DIR="${SLUICE_TOOLS_DIR}/maildev"
+MAILDEV_BIN="${MAILDEV_DIR}/node_modules/.bin/maildev"
+
+tools_log() {
+  printf 'tools: %s\n' "$*" >&2
+}
+
+# Runs apt-get install for the given packages: as root directly, otherwise through sudo when it exists.
+tools_apt_install() {
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      tools_log "missing $*: install them (apt-get install $*) or run as root"
+      return 1
+    fi
+  fi
+  tools_log "installing $* with apt-get"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Installs each named command's Debian package when the command is missing.
+tools_ensure_commands() {
+  local cmd missing=()
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+  if ((${#missing[@]} > 0)); then
+    tools_apt_install "${missing[@]}"
+  fi
+}
+
+# Installs maildev into the cache folder unless a working copy is already there.
+tools_ensure_maildev() {
+  if [[ -x "$MAILDEV_BIN" ]] && "$MAILDEV_BIN" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    tools_log "npm is missing: maildev needs Node.js 20 or later with npm (apt-get install nodejs npm)"
+    return 1
+  fi
+  tools_log "installing maildev@${MAILDEV_VERSION} into ${MAILDEV_DIR}"
+  mkdir -p "$MAILDEV_DIR"
+  # A package.json of its own, so that npm installs here and not into a parent project.
+  [[ -f "$MAILDEV_DIR/package.json" ]] || printf '{ "private": true }\n' >"$MAILDEV_DIR/package.json"
+  (cd "$MAILDEV_DIR" && npm install --no-audit --no-fund --loglevel=error "maildev@${MAILDEV_VERSION}") >&2
+  "$MAILDEV_BIN" --version >/dev/null
+}
+
+# Everything the end-to-end run needs.
+tools_ensure() {
+  tools_ensure_commands curl jq
+  tools_ensure_maildev
+}
+
+# Prints a TCP port that is free on 127.0.0.1 right now (the kernel picks it).
+tools_free_port() {
+  node -e '
+    const server = require("net").createServer();
+    server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });'
+}
+
+# tools_wait_http URL SECONDS [PID]: waits until URL answers 2xx, at most SECONDS; fails early if PID exits.
+tools_wait_http() {
+  local url=$1 seconds=$2 pid=${3:-} deadline
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
+    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+      return 0
+    fi
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      tools_log "process $pid exited while waiting for $url"
+      return 1
+    fi
+    sleep 0.2
+  done
+  tools_log "no 2xx answer from $url within ${seconds}s"
+  return 1
+}
+
+# tools_wait_listening URL SECONDS [PID]: waits until URL gives any HTTP answer (an S3 server answers 403 to an
+# unsigned request), at most SECONDS; fails early if PID exits.
+tools_wait_listening() {
+  local url=$1 seconds=$2 pid=${3:-} deadline code
+  deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
+    code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$url" 2>/dev/null) || true
+    if [[ -n "$code" && "$code" != 000 ]]; then
+      return 0
+    fi
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      tools_log "process $pid exited while waiting for $url"
+      return 1
+    fi
+    sleep 0.2
+  done
+  tools_log "no HTTP answer from $url within ${seconds}s"
+  return 1
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  tools_ensure
+  printf 'SLUICE_TOOLS_DIR=%s\nmaildev=%s (%s)\njq=%s\ncurl=%s\n' "$SLUICE_TOOLS_DIR" "$MAILDEV_BIN" \
+    "$("$MAILDEV_BIN" --version)" "$(command -v jq)" "$(command -v curl)"
+fi
