@@ -67,8 +67,8 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
             .run("send notice", || shared.mailer.send(&notice), |error| !error.is_permanent())
             .await
             .map(|()| 1)
-            .map_err(|(error, attempts)| (Problem::new(error.code(), error.to_string()), attempts)),
-        Err(error) => Err((Problem::new(error.code(), error.to_string()), 1)),
+            .map_err(|(error, attempts)| (Problem::new(error.code(), with_causes(&error)), attempts)),
+        Err(error) => Err((Problem::new(error.code(), with_causes(&error)), 1)),
     };
     let sent = result.is_ok();
     let notification = &mut record.notification;
@@ -95,4 +95,17 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
         return;
     }
     shared.publish(JobEventKind::Notification, &record);
+}
+
+/// The error and its causes in one line, e.g. "the SMTP server refused the message: 550 mailbox unavailable",
+/// so the job document says what the mail server answered.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -70,49 +70,39 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn retries_transient_errors_only() {
-        let backoff = Backoff { attempts: 4, base: Duration::from_millis(10), max: Duration::from_millis(50) };
-        let mut calls = 0;
-        let result: Result<(), (String, u32)> = backoff
-            .run(
-                "op",
-                || {
-                    calls += 1;
-                    async { Err::<(), _>("flaky".to_owned()) }
-                },
-                |_| true,
-            )
-            .await;
-        assert_eq!(result.err().map(|(_, attempts)| attempts), Some(4));
-        assert_eq!(calls, 4);
-
-        let mut calls = 0;
-        let result: Result<(), (String, u32)> = backoff
-            .run(
-                "op",
-                || {
-                    calls += 1;
-                    async { Err::<(), _>("fatal".to_owned()) }
-                },
-                |_| false,
-            )
-            .await;
-        assert_eq!(result.err().map(|(_, attempts)| attempts), Some(1));
-        assert_eq!(calls, 1);
-
+    /// Runs `backoff` over an operation whose n-th call (from 1) answers `outcome(n)`; returns the result and
+    /// the number of calls.
+    async fn count_calls(
+        backoff: &Backoff,
+        outcome: impl Fn(u32) -> Result<u32, String>,
+        transient: bool,
+    ) -> (Result<u32, (String, u32)>, u32) {
         let mut calls = 0;
         let result = backoff
             .run(
                 "op",
                 || {
                     calls += 1;
-                    let outcome = if calls < 3 { Err("flaky".to_owned()) } else { Ok(calls) };
-                    async move { outcome }
+                    let answer = outcome(calls);
+                    async move { answer }
                 },
-                |_| true,
+                |_| transient,
             )
             .await;
-        assert_eq!(result.ok(), Some(3));
+        (result, calls)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_transient_errors_only() {
+        let backoff = Backoff { attempts: 4, base: Duration::from_millis(10), max: Duration::from_millis(50) };
+        let (result, calls) = count_calls(&backoff, |_| Err("flaky".to_owned()), true).await;
+        assert_eq!((result.err().map(|(_, attempts)| attempts), calls), (Some(4), 4));
+
+        let (result, calls) = count_calls(&backoff, |_| Err("fatal".to_owned()), false).await;
+        assert_eq!((result.err().map(|(_, attempts)| attempts), calls), (Some(1), 1));
+
+        let (result, calls) =
+            count_calls(&backoff, |n| if n < 3 { Err("flaky".to_owned()) } else { Ok(n) }, true).await;
+        assert_eq!((result.ok(), calls), (Some(3), 3));
     }
 }
