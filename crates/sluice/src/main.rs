@@ -1,7 +1,10 @@
 //! `sluice`: the command line of the asynchronous upload-and-conversion pipeline.
 
+mod batch;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -37,6 +40,61 @@ enum Command {
         #[arg(long, short, env = "SLUICE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Convert every image of a folder (recursively) into the configured variants, on this machine.
+    ///
+    /// Outputs mirror the folder: the `thumb` variant of INPUT_DIR/sub/photo.jpg goes to
+    /// OUT_DIR/sub/photo.jpg.thumb.webp. OUT_DIR also gets summary.json, summary.html (a contact sheet) and
+    /// .sluice-manifest.json, which lets a re-run skip inputs whose content and settings are unchanged.
+    /// Files that are not images are skipped. Exit status: 0 all converted, 2 some rejected, 1 fatal error.
+    Convert {
+        /// The folder to convert.
+        #[arg(value_name = "INPUT_DIR")]
+        input: PathBuf,
+        /// Where outputs and summaries are written (created if missing; may lie inside INPUT_DIR).
+        #[arg(long, short, value_name = "OUT_DIR")]
+        out: PathBuf,
+        /// A TOML config file layered over the defaults (its [convert] section names the variants).
+        #[arg(long, short, env = "SLUICE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only these configured variants (comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        variants: Vec<String>,
+        /// Images converted at once (default: one per CPU core).
+        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// Reconvert everything, even inputs the manifest says are unchanged.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Upload every image of a folder to a running sluice server and follow the jobs to the end.
+    ///
+    /// One job per file, streamed from disk; progress over server-sent events (polling if the stream
+    /// breaks). Nothing is written locally unless --out is given (outputs are then downloaded and the
+    /// summaries written there). Exit status: 0 all converted, 2 some rejected, 1 fatal error (server
+    /// unreachable, 5xx after retries, a job that failed or timed out).
+    Submit {
+        /// The folder to upload.
+        #[arg(value_name = "INPUT_DIR")]
+        input: PathBuf,
+        /// The server's base URL.
+        #[arg(long, value_name = "URL", env = "SLUICE_SERVER")]
+        server: String,
+        /// An e-mail address to notify when each job ends.
+        #[arg(long, value_name = "ADDR")]
+        notify: Option<String>,
+        /// Only these variants (comma-separated names configured on the server).
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        variants: Vec<String>,
+        /// Files uploaded and followed at once.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
+        /// Download the outputs and write summary.json and summary.html here.
+        #[arg(long, short, value_name = "OUT_DIR")]
+        out: Option<PathBuf>,
+        /// Longest wait, in seconds, for one job to finish.
+        #[arg(long, value_name = "SECS", default_value_t = 600)]
+        job_timeout: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +128,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings::load(config.as_deref())?;
             println!("{}", settings.summary());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert { input, out, config, variants, jobs, force } => {
+            let args = batch::convert::ConvertArgs { input, out, config, variants, jobs: jobs.map(usize::from), force };
+            batch::convert::run(&args)
+        }
+        Command::Submit { input, server, notify, variants, concurrency, out, job_timeout } => {
+            let args = batch::submit::SubmitArgs {
+                input,
+                server,
+                notify,
+                variants,
+                concurrency: usize::from(concurrency),
+                out,
+                job_timeout: Duration::from_secs(job_timeout),
+            };
+            batch::submit::run(&args)
         }
     }
 }

@@ -105,13 +105,63 @@ async fn accept(
     })?;
 
     let id = JobId::new();
+    let mut cleanup = Cleanup { blobs: app.pipeline.blobs().clone(), job: id, armed: true };
+    let (record, received) = match store(app, id, &mut multipart).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            // Remove what was stored before answering, so a client that retries at once finds nothing left.
+            cleanup.remove_now().await;
+            return Err(error);
+        }
+    };
+    // From here the job exists: it is durable, and whatever happens to this request it will be converted.
+    cleanup.armed = false;
+    let wait = requested_wait(headers).map(|seconds| seconds.min(app.settings.max_wait_secs));
+    let events = wait.map(|_| app.pipeline.subscribe());
+    slot.submit(id);
+    app.pipeline.announce(&record);
+    app.pipeline.metrics().upload_accepted(received);
+    tracing::info!(job_id = %id, files = record.files.len(), bytes = received, "upload accepted");
+
+    let links = app.pipeline.links();
+    if let (Some(seconds), Some(mut events)) = (wait, events) {
+        let finished = tokio::time::timeout(Duration::from_secs(seconds), async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.job.id == id && event.job.state.is_terminal() => return Some(event.job),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+        if let Ok(Some(job)) = finished {
+            let mut response = (StatusCode::OK, Json(JobDocument::new(&job, links))).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                "preference-applied",
+                HeaderValue::from_str(&format!("wait={seconds}")).map_err(|e| ApiError::internal(&e))?,
+            );
+            headers.insert(header::LOCATION, location(&links.job_path(id))?);
+            return Ok(response);
+        }
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(JobDocument::new(&record, links))).into_response();
+    response.headers_mut().insert(header::LOCATION, location(&links.job_path(id))?);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    Ok(response)
+}
+
+/// Receives the form, streaming each file into storage, and stores the job record. Whatever it stored is
+/// removed by the caller when it fails.
+async fn store(app: &AppState, id: JobId, multipart: &mut Multipart) -> Result<(JobRecord, u64), ApiError> {
+    let max = app.settings.max_upload_bytes;
     let blobs = app.pipeline.blobs().clone();
-    let mut cleanup = Cleanup { blobs: blobs.clone(), job: id, armed: true };
     let idle = Duration::from_secs(app.settings.upload_idle_timeout_secs);
     let mut form = Form::default();
     let mut received: u64 = 0;
 
-    while let Some(field) = next_field(&mut multipart, idle).await? {
+    while let Some(field) = next_field(multipart, idle).await? {
         match field.name() {
             Some("file") => {
                 if form.files.len() >= MAX_FILES {
@@ -152,42 +202,7 @@ async fn accept(
 
     let record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
     app.pipeline.journal().create(&record).await.map_err(|error| ApiError::storage(&error))?;
-    // From here the job exists: it is durable, and whatever happens to this request it will be converted.
-    cleanup.armed = false;
-    let wait = requested_wait(headers).map(|seconds| seconds.min(app.settings.max_wait_secs));
-    let events = wait.map(|_| app.pipeline.subscribe());
-    slot.submit(id);
-    app.pipeline.announce(&record);
-    app.pipeline.metrics().upload_accepted(received);
-    tracing::info!(job_id = %id, files = record.files.len(), bytes = received, "upload accepted");
-
-    let links = app.pipeline.links();
-    if let (Some(seconds), Some(mut events)) = (wait, events) {
-        let finished = tokio::time::timeout(Duration::from_secs(seconds), async {
-            loop {
-                match events.recv().await {
-                    Ok(event) if event.job.id == id && event.job.state.is_terminal() => return Some(event.job),
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
-        .await;
-        if let Ok(Some(job)) = finished {
-            let mut response = (StatusCode::OK, Json(JobDocument::new(&job, links))).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                "preference-applied",
-                HeaderValue::from_str(&format!("wait={seconds}")).map_err(|e| ApiError::internal(&e))?,
-            );
-            headers.insert(header::LOCATION, location(&links.job_path(id))?);
-            return Ok(response);
-        }
-    }
-    let mut response = (StatusCode::ACCEPTED, Json(JobDocument::new(&record, links))).into_response();
-    response.headers_mut().insert(header::LOCATION, location(&links.job_path(id))?);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
-    Ok(response)
+    Ok((record, received))
 }
 
 fn location(path: &str) -> Result<HeaderValue, ApiError> {
@@ -211,6 +226,22 @@ struct Cleanup {
     armed: bool,
 }
 
+impl Cleanup {
+    /// Removes the upload's files now and disarms the guard.
+    async fn remove_now(&mut self) {
+        self.armed = false;
+        remove_job_files(&self.blobs, self.job).await;
+    }
+}
+
+async fn remove_job_files(blobs: &Blobs, job: JobId) {
+    for prefix in keys::job_prefixes(job) {
+        if let Err(error) = blobs.delete_prefix(&prefix).await {
+            tracing::warn!(job_id = %job, error = %error, "could not remove a refused upload's files");
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if !self.armed {
@@ -219,13 +250,7 @@ impl Drop for Cleanup {
         let blobs = self.blobs.clone();
         let job = self.job;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                for prefix in keys::job_prefixes(job) {
-                    if let Err(error) = blobs.delete_prefix(&prefix).await {
-                        tracing::warn!(job_id = %job, error = %error, "could not remove a refused upload's files");
-                    }
-                }
-            });
+            runtime.spawn(async move { remove_job_files(&blobs, job).await });
         }
     }
 }

@@ -1,0 +1,336 @@
+//! `sluice convert INPUT_DIR --out OUT_DIR`: converts a folder on this machine with a bounded pool of
+//! worker threads, each running [`sluice_convert::convert_image`] (one decode for all variants) on one file
+//! at a time. No async runtime: the work is CPU-bound and the file I/O is plain.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sluice::Settings;
+use sluice_convert::{ConvertError, ConvertLimits, ConvertSettings, convert_image, probe};
+use sluice_core::{Problem, VariantName, VariantSpec};
+
+use super::classify::{self, Handler, NotConverted, SNIFF_LEN};
+use super::manifest::{self, Entry, Manifest};
+use super::output;
+use super::progress::Progress;
+use super::report::RunSummary;
+use super::walk::{self, InputFile};
+use super::{FileReport, Outcome, OutputFacts};
+
+/// The largest input file read into memory; larger files are rejected (`file_too_large`) unread.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
+/// What `sluice convert` was asked to do.
+#[derive(Debug)]
+pub struct ConvertArgs {
+    /// The folder to convert.
+    pub input: PathBuf,
+    /// Where outputs, the summaries and the manifest go.
+    pub out: PathBuf,
+    /// A config file layered over the defaults.
+    pub config: Option<PathBuf>,
+    /// A subset of the configured variants (all when empty).
+    pub variants: Vec<String>,
+    /// Worker threads (default: one per core).
+    pub jobs: Option<usize>,
+    /// Reconvert even what the manifest says is unchanged.
+    pub force: bool,
+}
+
+/// Runs the command; `Err` is a fatal error (exit status 1).
+pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(args.config.as_deref())?;
+    let variants = select_variants(&settings.convert, &args.variants)?;
+    let input = walk::canonical_input(&args.input)?;
+    let out = walk::prepare_output(&args.out, &input)?;
+    let started = Instant::now();
+    let exclude = out.starts_with(&input).then(|| out.clone());
+    let walked = walk::walk(&input, exclude.as_deref())?;
+
+    let limits = settings.convert.limits();
+    let previous = Manifest::load(&out);
+    let batch = Batch {
+        out: &out,
+        fingerprint: manifest::fingerprint(&variants, &limits),
+        variants: &variants,
+        limits,
+        previous: &previous.entries,
+        force: args.force,
+    };
+    let workers = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let progress = Progress::new(walked.files.len());
+    let stop = AtomicBool::new(false);
+    let results = run_pool(workers, &walked.files, &stop, |file| {
+        let result = batch.convert_one(file);
+        match &result {
+            Ok((report, _)) => progress.finished(report),
+            Err(_) => stop.store(true, Ordering::Relaxed),
+        }
+        result
+    })?;
+    progress.finish();
+
+    let mut reports = walked.not_walked;
+    let mut entries = BTreeMap::new();
+    let mut fatal = None;
+    for (file, result) in walked.files.iter().zip(results) {
+        let key = manifest::path_key(&file.relative);
+        match result {
+            Some(Ok((report, entry))) => {
+                reports.push(report);
+                if let Some(entry) = entry {
+                    entries.insert(key, entry);
+                }
+            }
+            Some(Err(error)) => fatal = fatal.or(Some(error)),
+            // Not reached because the run stopped: keep what an earlier run knew.
+            None => {
+                if let Some(entry) = previous.entries.get(&key) {
+                    entries.insert(key, entry.clone());
+                }
+            }
+        }
+    }
+    // Whatever happened, record what was done, so the next run resumes rather than redoes.
+    let saved = Manifest { entries, ..previous }.save(&out);
+    if let Some(error) = fatal {
+        return Err(error.context("the batch stopped"));
+    }
+    saved?;
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    let summary = RunSummary {
+        command: "convert",
+        input: &args.input,
+        files: &reports,
+        elapsed: started.elapsed(),
+        variants: &variants,
+    };
+    summary.write_files(&out)?;
+    print!("{}", summary.table());
+    println!("  summary     {}", out.join("summary.html").display());
+    Ok(super::exit_code(&reports))
+}
+
+/// The variants to make: all configured ones, or the named subset (an unknown name is an error that lists
+/// the configured ones).
+pub fn select_variants(
+    settings: &ConvertSettings,
+    requested: &[String],
+) -> anyhow::Result<Vec<(VariantName, VariantSpec)>> {
+    let names: Vec<&str> = requested.iter().map(|name| name.trim()).filter(|name| !name.is_empty()).collect();
+    if names.is_empty() {
+        return Ok(settings.all_variants());
+    }
+    let mut chosen = BTreeMap::new();
+    for name in names {
+        let found = name.parse::<VariantName>().ok().and_then(|name| settings.variants.get_key_value(&name));
+        let Some((name, spec)) = found else {
+            let configured: Vec<&str> = settings.variants.keys().map(VariantName::as_str).collect();
+            anyhow::bail!("unknown variant {name:?}; configured variants: {}", configured.join(", "));
+        };
+        chosen.insert(name.clone(), *spec);
+    }
+    Ok(chosen.into_iter().collect())
+}
+
+/// Runs `work` on every file with at most `workers` threads; stops handing out files once `stop` is set.
+/// Returns one slot per file, `None` for files not reached.
+fn run_pool<T: Send>(
+    workers: usize,
+    files: &[InputFile],
+    stop: &AtomicBool,
+    work: impl Fn(&InputFile) -> T + Sync,
+) -> anyhow::Result<Vec<Option<T>>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<T>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        for worker in 0..workers.min(files.len()) {
+            std::thread::Builder::new()
+                .name(format!("convert-{worker}"))
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(index) else { break };
+                        let result = work(file);
+                        *slots[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+                    }
+                })
+                .context("cannot start a worker thread")?;
+        }
+        Ok(())
+    })?;
+    Ok(slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner)).collect())
+}
+
+/// What every worker shares.
+struct Batch<'a> {
+    out: &'a Path,
+    variants: &'a [(VariantName, VariantSpec)],
+    limits: ConvertLimits,
+    fingerprint: String,
+    previous: &'a BTreeMap<String, Entry>,
+    force: bool,
+}
+
+impl Batch<'_> {
+    /// Converts one file. `Ok` carries its report and the manifest entry to keep (none for skipped files or
+    /// failures worth retrying); `Err` is fatal to the batch (outputs cannot be written).
+    fn convert_one(&self, file: &InputFile) -> anyhow::Result<(FileReport, Option<Entry>)> {
+        let relative = file.relative.clone();
+        let unreadable = |error: std::io::Error| {
+            let report = FileReport::with_problem(
+                relative.clone(),
+                Outcome::Rejected,
+                0,
+                Problem::new("unreadable", format!("cannot read: {error}")),
+            );
+            Ok((report, None))
+        };
+        let mut handle = match classify::open_regular(&file.absolute) {
+            Ok(handle) => handle,
+            Err(error) => return unreadable(error),
+        };
+        let (size, mtime_ns) = match handle.metadata() {
+            Ok(meta) => (meta.len(), manifest::mtime_ns(meta.modified())),
+            Err(error) => return unreadable(error),
+        };
+        let head = match classify::read_head(&mut handle, SNIFF_LEN) {
+            Ok(head) => head,
+            Err(error) => return unreadable(error),
+        };
+        let name = relative.file_name().unwrap_or_default();
+        let media = match classify::classify(&head, name) {
+            Ok(Handler::Image(media)) => media,
+            Err(NotConverted::Skip(problem)) => {
+                return Ok((FileReport::with_problem(relative, Outcome::Skipped, size, problem), None));
+            }
+            Err(NotConverted::Reject(problem)) => {
+                return Ok((FileReport::with_problem(relative, Outcome::Rejected, size, problem), None));
+            }
+        };
+
+        let key = manifest::path_key(&relative);
+        let previous = self.previous.get(&key);
+        if let Some(entry) = previous.filter(|entry| entry.size == size && entry.mtime_ns == mtime_ns)
+            && self.is_reusable(&relative, entry)
+        {
+            return Ok((reused(relative, entry), Some(entry.clone())));
+        }
+        if size > MAX_INPUT_BYTES {
+            let problem = Problem::new(
+                "file_too_large",
+                format!("the file is {size} bytes; sluice convert reads at most {MAX_INPUT_BYTES}"),
+            );
+            let mut report = FileReport::with_problem(relative, Outcome::Rejected, size, problem);
+            report.media = Some(media);
+            return Ok((report, None));
+        }
+        let mut bytes = head;
+        if let Err(error) = handle.take(MAX_INPUT_BYTES).read_to_end(&mut bytes) {
+            return unreadable(error);
+        }
+        let size = bytes.len() as u64;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        if let Some(entry) = previous.filter(|entry| entry.sha256 == sha256)
+            && self.is_reusable(&relative, entry)
+        {
+            let entry = Entry { size, mtime_ns, ..entry.clone() };
+            return Ok((reused(relative, &entry), Some(entry)));
+        }
+
+        let mut report = FileReport {
+            media: Some(media),
+            sha256: Some(sha256.clone()),
+            processed_now: true,
+            ..FileReport::new(relative.clone(), Outcome::Rejected, size)
+        };
+        let mut entry = Entry {
+            size,
+            mtime_ns,
+            sha256,
+            settings: self.fingerprint.clone(),
+            media,
+            dimensions: None,
+            outputs: Vec::new(),
+            error: None,
+        };
+        let converted = probe(&bytes, &self.limits).and_then(|info| {
+            report.dimensions = Some((info.width, info.height));
+            convert_image(&bytes, self.variants, &self.limits)
+        });
+        drop(bytes);
+        entry.dimensions = report.dimensions;
+        match converted {
+            Ok(encoded) => {
+                for variant in encoded {
+                    let path = output::output_path(&relative, variant.name.as_str(), variant.media);
+                    output::write_atomically(self.out, &path, &variant.bytes)?;
+                    report.outputs.push(OutputFacts {
+                        name: variant.name.to_string(),
+                        media: variant.media,
+                        width: variant.width,
+                        height: variant.height,
+                        bytes: variant.bytes.len() as u64,
+                    });
+                    report.output_paths.push(path);
+                }
+                report.outcome = Outcome::Converted;
+                entry.outputs.clone_from(&report.outputs);
+                Ok((report, Some(entry)))
+            }
+            Err(error) => {
+                let permanent = error.is_permanent();
+                let problem = describe(&error);
+                report.problem = Some(problem.clone());
+                entry.error = Some(problem);
+                Ok((report, permanent.then_some(entry)))
+            }
+        }
+    }
+
+    /// Whether an earlier result can stand: same settings, not forced, and every output still in place.
+    fn is_reusable(&self, relative: &Path, entry: &Entry) -> bool {
+        !self.force
+            && entry.settings == self.fingerprint
+            && entry.outputs.iter().all(|facts| {
+                output::is_intact(self.out, &output::output_path(relative, &facts.name, facts.media), facts.bytes)
+            })
+    }
+}
+
+/// The report of an input an earlier run handled, unchanged since.
+fn reused(relative: PathBuf, entry: &Entry) -> FileReport {
+    let output_paths =
+        entry.outputs.iter().map(|facts| output::output_path(&relative, &facts.name, facts.media)).collect();
+    FileReport {
+        path: relative,
+        outcome: if entry.error.is_some() { Outcome::Rejected } else { Outcome::Unchanged },
+        media: Some(entry.media),
+        bytes: entry.size,
+        sha256: Some(entry.sha256.clone()),
+        dimensions: entry.dimensions,
+        outputs: entry.outputs.clone(),
+        output_paths,
+        output_urls: Vec::new(),
+        problem: entry.error.clone(),
+        job: None,
+        processed_now: false,
+    }
+}
+
+/// A conversion error as a code and a sentence, with the codec's own report appended (useful locally).
+fn describe(error: &ConvertError) -> Problem {
+    let message = match std::error::Error::source(error) {
+        Some(source) => format!("{error} ({source})"),
+        None => error.to_string(),
+    };
+    Problem::new(error.code(), message)
+}
