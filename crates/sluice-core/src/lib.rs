@@ -7,6 +7,7 @@
 //! everything here is plain data and the rules over it, so that the converter, the CLI and the server agree.
 
 mod email;
+mod error_text;
 mod event;
 mod id;
 mod job;
@@ -15,6 +16,7 @@ mod media;
 mod variant;
 
 pub use email::{EmailAddress, EmailAddressError};
+pub use error_text::error_chain;
 pub use event::{JobEvent, JobEventKind};
 pub use id::{JobId, JobIdError};
 pub use job::{

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_core::{JobEventKind, JobId, NotificationState, Problem};
+use sluice_core::{JobEventKind, JobId, NotificationState, Problem, error_chain};
 use sluice_notify::Notice;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -67,8 +67,8 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
             .run("send notice", || shared.mailer.send(&notice), |error| !error.is_permanent())
             .await
             .map(|()| 1)
-            .map_err(|(error, attempts)| (Problem::new(error.code(), with_causes(&error)), attempts)),
-        Err(error) => Err((Problem::new(error.code(), with_causes(&error)), 1)),
+            .map_err(|(error, attempts)| (Problem::new(error.code(), error_chain(&error)), attempts)),
+        Err(error) => Err((Problem::new(error.code(), error_chain(&error)), 1)),
     };
     let sent = result.is_ok();
     let notification = &mut record.notification;
@@ -95,17 +95,4 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
         return;
     }
     shared.publish(JobEventKind::Notification, &record);
-}
-
-/// The error and its causes in one line, e.g. "the SMTP server refused the message: 550 mailbox unavailable",
-/// so the job document says what the mail server answered.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -259,7 +259,7 @@ async fn check_server(context: &Shared) -> anyhow::Result<()> {
         match context.client.get(&url).timeout(Duration::from_secs(10)).send().await {
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => last = format!("GET /healthz answered {}", response.status()),
-            Err(error) => last = error_chain(&error),
+            Err(error) => last = sluice_core::error_chain(&error),
         }
     }
     bail!("cannot reach the sluice server at {}: {last}", context.base)
@@ -346,7 +346,7 @@ async fn send_upload(context: &Shared, upload: &Upload) -> anyhow::Result<Result
             form = form.text("notify", notify.clone());
         }
         match context.client.post(&url).multipart(form).send().await {
-            Err(error) => last = error_chain(&error),
+            Err(error) => last = sluice_core::error_chain(&error),
             Ok(response) => {
                 let status = response.status();
                 if status == StatusCode::OK || status == StatusCode::ACCEPTED {
@@ -505,18 +505,6 @@ async fn error_body(response: reqwest::Response) -> Problem {
         Ok(body) => body.error,
         Err(_) => Problem::new(format!("http_{}", status.as_u16()), format!("the server answered {status}")),
     }
-}
-
-/// An error and its causes on one line (reqwest's own message hides the cause, e.g. "connection refused").
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn media_from_mime(mime: &str) -> Option<MediaType> {
