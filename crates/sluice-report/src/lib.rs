@@ -1,0 +1,297 @@
+//! Pure, synchronous rendering of tabular data into reports: a PDF and a self-contained HTML page.
+//!
+//! This crate owns everything between the bytes of a CSV, TSV or JSON upload and the bytes of its two reports:
+//! deciding whether an upload is tabular at all ([`looks_like_tabular`]), sniffing the delimiter, reading the
+//! rows under limits ([`ReportSettings`]), inferring each column's type ([`ColumnKind`]), computing statistics in
+//! one streaming pass with bounded memory, drawing SVG charts, and filling the two user-editable [`Templates`]
+//! (the PDF is typeset in-process by typst with embedded fonts). [`render_report`] returns a [`Report`] or a
+//! [`ReportError`] with a stable code; it never writes anything, so there is never a half-written output.
+//!
+//! It must not depend on tokio, object storage, HTTP or mail crates: the pipeline runs it on a blocking thread
+//! and stores what it returns. It reads no environment, no system fonts and no network.
+//!
+//! # How data is read
+//! - **Delimiter**: `,` `;` tab or `|`, whichever splits the first records most consistently (tab first for a
+//!   `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
+//!   CRLF and LF both end lines.
+//! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
+//!   ` (2)`, ` (3)`...
+//! - **Tolerated**: blank lines and rows whose cells are all empty (skipped, not counted), a trailing delimiter
+//!   (extra empty cells after the last column), spaces around values.
+//! - **Rejected**, with the line number: invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
+//!   or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
+//!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
+//!   (`empty_file`).
+//! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal
+//!   part; no currency symbols or exponents; `007` is a code (text). The decimal separator is the configured
+//!   [`Locale`] or, with `auto`, the one the first 1,000 rows vote for (a cell votes when only one separator
+//!   reads it: `9,80` and `1.097,60` for a comma, `14.50` and `1,234.56` for a point; `1.234` does not vote);
+//!   without votes, `;`-separated data uses a decimal comma and anything else a point. JSON uses a point.
+//! - **Dates**: ISO `yyyy-mm-dd` (a time after it is ignored) and `dd/mm/yyyy` (also with `-` or `.`). A
+//!   column is read month first (`mm/dd/yyyy`) only when some value cannot be day first (`12/31/2025`) and all
+//!   can be month first; when every value reads both ways, it is read day first, and the report says so.
+//! - **Types**: a column is `integer` or `decimal` when every non-empty cell is a number, `date` when every
+//!   non-empty cell is a date, `text` otherwise.
+//!
+//! # Statistics and bounded memory
+//! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`). Medians are exact
+//! while a column holds at most 1,000,000 / columns (at least 4,096) distinct values, then estimated (P²) and marked `≈`.
+//! Distinct counts and top values are exact up to 10,000 distinct values per column, then estimated
+//! (HyperLogLog) and marked. Bar charts sum each numeric column (the first six) by the first text column (top
+//! eight categories and "Other"); line charts sum them by month of the first date column (by year past ten
+//! years). The preview shows the first 100 rows. Nothing else grows with the number of rows.
+
+mod analyze;
+mod chart;
+mod error;
+mod guard;
+mod html;
+mod json;
+mod model;
+mod number;
+mod pdf;
+mod settings;
+mod sniff;
+mod stats;
+mod templates;
+
+use std::io::{Cursor, Read};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use error::ReportError;
+pub use settings::{DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_ROWS, Locale, ReportSettings};
+pub use sniff::{TabularKind, looks_like_tabular};
+pub use templates::Templates;
+
+use analyze::Analyzer;
+use guard::{Guard, Violation};
+
+/// Bytes read ahead to decide the kind and the delimiter.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// One input to report on, held in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportInput<'a> {
+    /// The report's title (usually the file name without its extension).
+    pub title: &'a str,
+    /// The uploaded file's name, shown as the source (and used to tell `.json` and `.tsv` apart).
+    pub source_name: &'a str,
+    /// When the report is made, shown in it.
+    pub generated_at: OffsetDateTime,
+    /// The file's bytes.
+    pub data: &'a [u8],
+}
+
+/// The facts about an input other than its bytes, for [`render_report_from_reader`].
+#[derive(Clone, Copy, Debug)]
+pub struct ReportHeading<'a> {
+    /// The report's title.
+    pub title: &'a str,
+    /// The uploaded file's name.
+    pub source_name: &'a str,
+    /// When the report is made.
+    pub generated_at: OffsetDateTime,
+}
+
+/// The two renderings of a report and what was found in the data.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The PDF document.
+    pub pdf: Vec<u8>,
+    /// The self-contained HTML page (inline CSS and SVG, no scripts, no external references).
+    pub html: String,
+    /// Rows, columns and their types.
+    pub summary: DatasetSummary,
+}
+
+/// What the data holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatasetSummary {
+    /// Data rows (header and skipped blank rows excluded).
+    pub rows: u64,
+    /// The columns, in order.
+    pub columns: Vec<ColumnSummary>,
+    /// The decimal separator the numbers were read with.
+    pub locale: Locale,
+}
+
+/// One column of the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColumnSummary {
+    /// The header's name for it (made unique).
+    pub name: String,
+    /// Its inferred type.
+    pub kind: ColumnKind,
+    /// How many of its cells are not empty.
+    pub filled: u64,
+}
+
+/// The inferred type of a column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    /// Whole numbers.
+    Integer,
+    /// Numbers with decimals.
+    Decimal,
+    /// Calendar dates.
+    Date,
+    /// Anything else.
+    Text,
+}
+
+impl ColumnKind {
+    /// The lowercase name shown in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Integer => "integer",
+            Self::Decimal => "decimal",
+            Self::Date => "date",
+            Self::Text => "text",
+        }
+    }
+}
+
+/// Renders the PDF and HTML reports of an in-memory input.
+pub fn render_report(
+    input: &ReportInput,
+    settings: &ReportSettings,
+    templates: &Templates,
+) -> Result<Report, ReportError> {
+    let heading =
+        ReportHeading { title: input.title, source_name: input.source_name, generated_at: input.generated_at };
+    render_report_from_reader(&heading, input.data, settings, templates)
+}
+
+/// Renders the reports of an input read once, front to back: memory stays bounded whatever its size.
+pub fn render_report_from_reader<R: Read>(
+    heading: &ReportHeading,
+    mut reader: R,
+    settings: &ReportSettings,
+    templates: &Templates,
+) -> Result<Report, ReportError> {
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut reader).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(ReportError::Read)?;
+    let complete = head.len() < HEAD_BYTES;
+    if sniff::is_utf16(&head) {
+        return Err(ReportError::InvalidUtf8 { line: 1, hint: ": it is UTF-16; save it as UTF-8" });
+    }
+    let body = sniff::strip_bom(&head);
+    let bom = body.len() < head.len();
+    if body.iter().all(u8::is_ascii_whitespace) && complete {
+        return Err(ReportError::EmptyFile { detail: "" });
+    }
+    let name = heading.source_name.to_ascii_lowercase();
+    let is_json = name.ends_with(".json")
+        || (!name.ends_with(".csv") && !name.ends_with(".tsv") && body.trim_ascii_start().starts_with(b"["));
+    let stream = Cursor::new(body).chain(reader);
+    let (analysis, format) = if is_json {
+        let locale = if settings.locale == Locale::Auto { Locale::Dot } else { settings.locale };
+        let mut analyzer = Analyzer::new(settings, locale, false);
+        json::read_json(stream, settings.max_columns, &mut |line, fields| analyzer.push(line, fields))?;
+        (analyzer.finish()?, "JSON array of objects".to_owned())
+    } else {
+        let delimiter = if name.ends_with(".tsv") && body.contains(&b'\t') {
+            b'\t'
+        } else {
+            sniff::sniff_delimiter(body, complete)
+        };
+        let analysis = read_csv(stream, delimiter, settings)?;
+        let delimiter_name = match delimiter {
+            b';' => "semicolon",
+            b'\t' => "tab",
+            b'|' => "pipe",
+            _ => "comma",
+        };
+        let bom_note = if bom { ", UTF-8 with BOM" } else { ", UTF-8" };
+        (analysis, format!("{delimiter_name}-separated text{bom_note}"))
+    };
+    let model_heading = model::Heading {
+        title: heading.title,
+        source: heading.source_name,
+        generated_at: heading.generated_at,
+        format: &format,
+    };
+    let model = model::build(&analysis, &model_heading);
+    let summary = model::summary(&analysis);
+    drop(analysis);
+    let html = html::render(templates.html(), &model);
+    let data = serde_json::to_vec(&model).map_err(|error| ReportError::RenderFailed { message: error.to_string() })?;
+    let pdf = pdf::render(templates.typst(), data, heading.generated_at)?;
+    Ok(Report { pdf, html, summary })
+}
+
+fn read_csv<R: Read>(stream: R, delimiter: u8, settings: &ReportSettings) -> Result<analyze::Analysis, ReportError> {
+    let max_fields = settings.max_columns.saturating_mul(2).saturating_add(8);
+    let guard = Guard::new(stream, delimiter, settings.max_cell_bytes, max_fields);
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(guard);
+    let mut analyzer = Analyzer::new(settings, settings.locale, delimiter == b';');
+    let result = feed_csv(&mut reader, &mut analyzer, settings);
+    match result {
+        Ok(()) => match reader.get_ref().unclosed_quote() {
+            Some(line) => Err(ReportError::UnbalancedQuote { line }),
+            None => analyzer.finish(),
+        },
+        Err(error) => {
+            let explained_by_quote = matches!(
+                error,
+                ReportError::RaggedRow { .. } | ReportError::CellTooLarge { .. } | ReportError::TooManyColumns { .. }
+            );
+            if explained_by_quote
+                && reader.get_mut().drain().is_ok()
+                && let Some(quote) = reader.get_ref().unclosed_quote()
+                && error.line().is_none_or(|line| quote <= line)
+            {
+                return Err(ReportError::UnbalancedQuote { line: quote });
+            }
+            Err(error)
+        }
+    }
+}
+
+fn feed_csv<R: Read>(
+    reader: &mut csv::Reader<Guard<R>>,
+    analyzer: &mut Analyzer,
+    settings: &ReportSettings,
+) -> Result<(), ReportError> {
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(error) => return Err(csv_error(error, settings)),
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        let mut fields: Vec<&str> = Vec::with_capacity(record.len());
+        for field in record.iter() {
+            match std::str::from_utf8(field) {
+                Ok(text) => fields.push(text),
+                Err(_) => {
+                    return Err(ReportError::InvalidUtf8 { line, hint: ": save the file as UTF-8" });
+                }
+            }
+        }
+        analyzer.push(line, &fields)?;
+    }
+}
+
+fn csv_error(error: csv::Error, settings: &ReportSettings) -> ReportError {
+    match error.into_kind() {
+        csv::ErrorKind::Io(io) => {
+            let violation = io.get_ref().and_then(|inner| inner.downcast_ref::<Violation>());
+            match violation {
+                Some(Violation::CellTooLarge { line }) => {
+                    ReportError::CellTooLarge { line: *line, limit: settings.max_cell_bytes }
+                }
+                Some(Violation::TooManyFields { line, found }) => {
+                    ReportError::TooManyColumns { line: *line, found: *found, limit: settings.max_columns }
+                }
+                None => ReportError::Read(io),
+            }
+        }
+        other => ReportError::NotTabular { reason: format!("{other:?}") },
+    }
+}

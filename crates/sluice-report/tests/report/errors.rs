@@ -1,0 +1,105 @@
+//! Malformed and hostile inputs: every rejection has its code and names its line or its limit.
+
+use sluice_report::{Locale, ReportSettings};
+
+use crate::support::{error, render_with};
+
+fn check(data: &str, code: &str, message_part: &str) {
+    let error = error("bad.csv", data.as_bytes());
+    assert_eq!(error.code(), code, "{error}");
+    assert!(error.to_string().contains(message_part), "{error:?} lacks {message_part:?}");
+    assert!(error.is_permanent());
+}
+
+#[test]
+fn empty_files_are_rejected() {
+    check("", "empty_file", "empty");
+    check("\u{feff}\n\n  \n", "empty_file", "empty");
+    check("a,b,c\n", "empty_file", "header but no data rows");
+    check("a,b,c\n,,\n\n", "empty_file", "header but no data rows");
+}
+
+#[test]
+fn ragged_rows_name_their_line_even_after_quoted_newlines() {
+    check("a,b,c\n1,2,3\n4,5\n", "ragged_row", "line 3 has 2 cells where the header has 3");
+    check("a,b,c\n1,\"two\nlines\",3\n4,5,6,7\n", "ragged_row", "line 4 has 4 cells");
+}
+
+#[test]
+fn unbalanced_quotes_name_the_opening_line() {
+    check("a,b\n1,2\n3,\"open\n4,5\n6,7\n", "unbalanced_quote", "opened on line 3");
+    check("a,b\n1,2\n3,\"open\n", "unbalanced_quote", "opened on line 3");
+}
+
+#[test]
+fn invalid_utf8_names_its_line() {
+    let mut latin1 = b"nome;cidade\nJos\xe9;S\xe3o Paulo\n".to_vec();
+    latin1.extend_from_slice(b"Ana;Rio\n");
+    let latin = error("latin1.csv", &latin1);
+    assert_eq!(latin.code(), "invalid_utf8");
+    assert!(latin.to_string().contains("line 2"), "{latin}");
+    let utf16 = error("u16.csv", b"\xFF\xFEa\0,\0b\0");
+    assert_eq!(utf16.code(), "invalid_utf8");
+    assert!(utf16.to_string().contains("UTF-16"));
+}
+
+#[test]
+fn limits_are_enforced_and_named() {
+    let settings = ReportSettings { max_rows: 3, max_columns: 3, max_cell_bytes: 10, ..ReportSettings::default() };
+    let cases: [(&str, &str, &str); 4] = [
+        ("a,b\n1,2\n3,4\n5,6\n7,8\n", "too_many_rows", "reports.max_rows"),
+        ("a,b,c,d\n1,2,3,4\n", "too_many_columns", "reports.max_columns"),
+        (
+            "a,b\n1,2\n3,12345678901\n",
+            "cell_too_large",
+            "line 3 has a cell larger than 10 bytes, the limit set by reports.max_cell_bytes",
+        ),
+        ("a,b\n1,\"12345\n678901\"\n", "cell_too_large", "line 2"),
+    ];
+    for (data, code, part) in cases {
+        let error = render_with("limits.csv", data.as_bytes(), &settings).unwrap_err();
+        assert_eq!(error.code(), code, "{error}");
+        assert!(error.to_string().contains(part), "{error} lacks {part:?}");
+    }
+    // Exactly at the limits is fine.
+    render_with("ok.csv", b"a,b,c\n1,2,3\n4,5,6\n7,8,9\n", &settings).unwrap();
+    // A huge cell is stopped before it is buffered (bounded memory), with the line it starts on.
+    let mut huge = b"a,b\n1,2\n3,\"".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 5_000_000));
+    huge.extend_from_slice(b"\"\n");
+    let error = render_with("huge.csv", &huge, &ReportSettings::default()).unwrap_err();
+    assert_eq!(error.code(), "cell_too_large");
+    assert!(error.to_string().contains("line 3"), "{error}");
+}
+
+#[test]
+fn json_that_is_not_a_table_is_rejected() {
+    let cases: [(&str, &str); 5] = [
+        (r#"{"a": 1}"#, "not_tabular"),
+        (r#"[{"a": {"b": 1}}]"#, "not_tabular"),
+        (r#"[{"a": 1}, {"a": 2"#, "invalid_json"),
+        (r#"[]"#, "empty_file"),
+        (r#"[{"a": 1}] trailing"#, "invalid_json"),
+    ];
+    for (data, code) in cases {
+        let error = error("data.json", data.as_bytes());
+        assert_eq!(error.code(), code, "{data}: {error}");
+    }
+}
+
+#[test]
+fn a_configured_locale_wins_over_detection() {
+    let settings = ReportSettings { locale: Locale::Comma, ..ReportSettings::default() };
+    let report = render_with("x.csv", b"item,price\na,\"1,5\"\nb,\"2,25\"\n", &settings).unwrap();
+    assert!(report.html.contains("3,75"), "sum in comma locale");
+}
+
+#[test]
+fn ambiguous_numbers_follow_the_delimiter() {
+    let report = render_with("x.csv", b"item;qty\na;1.234\nb;2.000\n", &ReportSettings::default()).unwrap();
+    assert_eq!(report.summary.locale, Locale::Comma, "`;` without votes reads a decimal comma");
+    assert!(report.html.contains("3.234"), "1.234 + 2.000 as thousands");
+    let report = render_with("x.csv", b"item,qty\na,\"1,234\"\nb,7\n", &ReportSettings::default()).unwrap();
+    assert_eq!(report.summary.locale, Locale::Dot);
+    assert!(report.html.contains("1,241"));
+}
