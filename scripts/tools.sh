@@ -82,32 +82,25 @@ tools_free_port() {
     server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });'
 }
 
-# tools_wait_http URL SECONDS [PID]: waits until URL answers 2xx, at most SECONDS; fails early if PID exits.
+# tools_wait_http URL SECONDS [PID]: waits until URL answers 2xx or 3xx, at most SECONDS; fails early if PID exits.
 tools_wait_http() {
-  local url=$1 seconds=$2 pid=${3:-} deadline
-  deadline=$((SECONDS + seconds))
-  while ((SECONDS < deadline)); do
-    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
-      return 0
-    fi
-    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
-      tools_log "process $pid exited while waiting for $url"
-      return 1
-    fi
-    sleep 0.2
-  done
-  tools_log "no 2xx answer from $url within ${seconds}s"
-  return 1
+  tools_wait_until "$1" "$2" "${3:-}" success
 }
 
 # tools_wait_listening URL SECONDS [PID]: waits until URL gives any HTTP answer (an S3 server answers 403 to an
 # unsigned request), at most SECONDS; fails early if PID exits.
 tools_wait_listening() {
-  local url=$1 seconds=$2 pid=${3:-} deadline code
+  tools_wait_until "$1" "$2" "${3:-}" any
+}
+
+# tools_wait_until URL SECONDS PID WANT: the loop behind both waits above. WANT is `success` (a 2xx or 3xx
+# status) or `any` (any HTTP answer at all).
+tools_wait_until() {
+  local url=$1 seconds=$2 pid=$3 want=$4 deadline code
   deadline=$((SECONDS + seconds))
   while ((SECONDS < deadline)); do
     code=$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$url" 2>/dev/null) || true
-    if [[ -n "$code" && "$code" != 000 ]]; then
+    if [[ "$want" == success && "$code" =~ ^[23] ]] || [[ "$want" == any && -n "$code" && "$code" != 000 ]]; then
       return 0
     fi
     if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
@@ -116,7 +109,7 @@ tools_wait_listening() {
     fi
     sleep 0.2
   done
-  tools_log "no HTTP answer from $url within ${seconds}s"
+  tools_log "no $want answer from $url within ${seconds}s"
   return 1
 }
 
