@@ -154,9 +154,9 @@ impl Blobs {
         Ok(BlobMeta { size: meta.size, etag: meta.e_tag, modified_unix: meta.last_modified.timestamp() })
     }
 
-    /// Opens an object for streaming, whole or a byte range of it.
-    pub async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<BlobRead, StoreError> {
-        let meta = self.head(key).await?;
+    /// Opens an object for streaming, whole or a byte range of it. The caller passes the metadata it read with
+    /// [`Blobs::head`] (to answer validators first), so the object is not asked for twice.
+    pub async fn open(&self, key: &str, meta: BlobMeta, range: Option<ByteRange>) -> Result<BlobRead, StoreError> {
         let wanted = match range {
             None => None,
             Some(range) => {

@@ -65,7 +65,7 @@ pub(crate) async fn get_file(
         }
     }
 
-    let read = match blobs.open(&key, range).await {
+    let read = match blobs.open(&key, meta.clone(), range).await {
         Ok(read) => read,
         Err(StoreError::NotFound { .. }) => return Err(no_file()),
         Err(StoreError::BadRange { .. }) => {
