@@ -493,6 +493,32 @@ range_ok() {
 check "GET /v1/files/... honours Range (206, 100 bytes, Content-Range, ETag)" range_ok
 
 # ---------------------------------------------------------------------------------------------------------
+# Reports: a CSV upload becomes a PDF and an HTML page, read back from the bucket
+
+csv_report() {
+  local pdf html
+  req csv "$BASE/v1/uploads" -H 'Prefer: wait=60' -F "file=@samples/vendas.csv"
+  expect_status csv 200 || return 1
+  jq_check csv '.files[0].content_type == "text/csv" and .files[0].state == "converted"
+    and ([.files[0].outputs[].content_type] | sort) == ["application/pdf", "text/html; charset=utf-8"]' || return 1
+  pdf=$(jq -r '.files[0].outputs[] | select(.content_type == "application/pdf") | .url' "$WORK/csv.body")
+  html=$(jq -r '.files[0].outputs[] | select(.content_type != "application/pdf") | .url' "$WORK/csv.body")
+  req csvpdf "$BASE$pdf"
+  expect_status csvpdf 200 || return 1
+  [[ "$(head -c 5 "$WORK/csvpdf.body")" == "%PDF-" ]] || {
+    echo "      $pdf is not a PDF"
+    return 1
+  }
+  req csvhtml "$BASE$html"
+  expect_status csvhtml 200 || return 1
+  grep -q '314.725,18' "$WORK/csvhtml.body" || {
+    echo "      the HTML report lacks the exact total 314.725,18"
+    return 1
+  }
+}
+check "a CSV upload (samples/vendas.csv) gives a PDF and an HTML report with the exact total" csv_report
+
+# ---------------------------------------------------------------------------------------------------------
 # Errors
 
 printf 'This is a text file, not a photograph.\n' >"$WORK/not-a-photo.jpg"

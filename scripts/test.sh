@@ -9,5 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The tests' own tools first (maildev, curl, jq, poppler's pdftotext for the report tests).
+scripts/tools.sh >/dev/null
 cargo test --workspace
 scripts/e2e.sh

@@ -7,7 +7,8 @@
 # What it provides:
 #   - maildev 3 (an SMTP catcher with an HTTP inbox API), installed with npm into
 #     "$SLUICE_TOOLS_DIR/maildev" when missing; SLUICE_TOOLS_DIR defaults to ~/.cache/sluice-tools.
-#   - jq and curl, installed with apt-get when missing (as root, or through sudo).
+#   - jq, curl and poppler-utils (pdfinfo, pdftotext: the report tests read PDFs), installed with apt-get when
+#     missing (as root, or through sudo).
 #   - helpers for the scripts: tools_free_port, tools_wait_http.
 # The S3 server of the end-to-end run is the workspace's own `sluice-testkit s3` binary: nothing to install.
 
@@ -41,11 +42,14 @@ tools_apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Installs each named command's Debian package when the command is missing.
+# Installs each named command's Debian package when the command is missing. Each argument is COMMAND, or
+# COMMAND:PACKAGE when the package is named otherwise.
 tools_ensure_commands() {
-  local cmd missing=()
-  for cmd in "$@"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  local spec cmd package missing=()
+  for spec in "$@"; do
+    cmd=${spec%%:*}
+    package=${spec#*:}
+    command -v "$cmd" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
   done
   if ((${#missing[@]} > 0)); then
     tools_apt_install "${missing[@]}"
@@ -71,7 +75,7 @@ tools_ensure_maildev() {
 
 # Everything the end-to-end run needs.
 tools_ensure() {
-  tools_ensure_commands curl jq
+  tools_ensure_commands curl jq pdfinfo:poppler-utils pdftotext:poppler-utils
   tools_ensure_maildev
 }
 

@@ -9,6 +9,7 @@
 mod email;
 mod error_text;
 mod event;
+mod html;
 mod id;
 mod job;
 pub mod keys;
@@ -18,6 +19,7 @@ mod variant;
 pub use email::{EmailAddress, EmailAddressError};
 pub use error_text::error_chain;
 pub use event::{JobEvent, JobEventKind};
+pub use html::escape_html;
 pub use id::{JobId, JobIdError};
 pub use job::{
     FileRecord, FileState, IllegalTransition, JobRecord, JobState, Notification, NotificationState, OutputRecord,

@@ -65,10 +65,12 @@ pub struct OutputDocument {
     pub url: String,
     /// Its media type.
     pub content_type: String,
-    /// Pixel width.
-    pub width: u32,
-    /// Pixel height.
-    pub height: u32,
+    /// Pixel width (images only; absent for reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixel height (images only; absent for reports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
     /// Size in bytes.
     pub bytes: u64,
 }
@@ -148,8 +150,8 @@ impl FileDocument {
                     name: output.name.clone(),
                     url: links.file_path(&output.key),
                     content_type: output.media.mime().to_owned(),
-                    width: output.width,
-                    height: output.height,
+                    width: (output.width > 0).then_some(output.width),
+                    height: (output.height > 0).then_some(output.height),
                     bytes: output.bytes,
                 })
                 .collect(),

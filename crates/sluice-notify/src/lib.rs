@@ -19,5 +19,5 @@ mod settings;
 
 pub use error::NotifyError;
 pub use mailer::Mailer;
-pub use notice::{Notice, display_text, escape_html, message_id};
+pub use notice::{Notice, display_text, message_id};
 pub use settings::{DEFAULT_OUTBOX, MailSettings, MailUrl, MailUrlError, SmtpCredentials, SmtpSecurity, SmtpUrl};

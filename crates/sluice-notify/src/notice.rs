@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use sluice_core::{EmailAddress, FileRecord, FileState, JobId, JobRecord, JobState, OutputRecord, Problem};
+use sluice_core::{
+    EmailAddress, FileRecord, FileState, JobId, JobRecord, JobState, OutputRecord, Problem, escape_html,
+};
 
 use crate::NotifyError;
 
@@ -83,22 +85,6 @@ pub fn message_id(job: JobId) -> String {
     format!("<{job}@sluice>")
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + raw.len() / 8);
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Characters that can reorder or hide text (bidi controls, line separators), shown as U+FFFD.
 fn is_deceptive(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -163,7 +149,8 @@ impl OutputView {
         let details = if output.width > 0 && output.height > 0 {
             format!("{}×{}, {size}", output.width, output.height)
         } else {
-            size
+            // Reports have no pixel size; the format tells the PDF from the HTML page.
+            format!("{}, {size}", output.media.extension().to_ascii_uppercase())
         };
         Self { name: display_text(&output.name, 64), details, url: display_text(&link(&output.key), 2048) }
     }

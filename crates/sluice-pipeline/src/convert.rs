@@ -5,16 +5,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use sluice_core::{
-    FileRecord, FileState, JobEventKind, JobId, JobState, NotificationState, OutputRecord, Problem, VariantName,
-    VariantSpec, keys,
+    FileRecord, FileState, JobEventKind, JobId, JobState, MediaType, NotificationState, OutputRecord, Problem,
+    VariantName, VariantSpec, error_chain, keys,
 };
+use sluice_report::{ReportError, ReportHeading, render_report_from_reader};
 use sluice_storage::StoreError;
 use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::Reports;
 use crate::pipeline::{Shared, needs_conversion, now};
 
 /// What became of one file.
@@ -162,17 +166,31 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
     }
 }
 
-/// Converts one file: reads the original, makes every variant on a blocking thread, writes the outputs.
+/// One output made from a file, before it is written.
+struct Product {
+    name: String,
+    key: String,
+    media: MediaType,
+    width: u32,
+    height: u32,
+    bytes: Vec<u8>,
+}
+
+/// What the blocking part of a file's conversion gives back.
+type Made = Result<Vec<Product>, FileOutcome>;
+
+/// Converts one file on a blocking thread (images into their variants, tabular data into its reports), within
+/// the file timeout, and writes the outputs.
 async fn convert_file(
     shared: &Shared,
     job: JobId,
     file: FileRecord,
     variants: Arc<Vec<(VariantName, VariantSpec)>>,
 ) -> FileOutcome {
-    if !file.media.is_image() {
+    if !file.media.is_image() && !is_report_input(file.media) {
         return FileOutcome::Rejected(Problem::new(
             "unsupported_type",
-            format!("{} files are not converted; sluice converts JPEG, PNG, GIF and WebP images", file.media.mime()),
+            format!("{} files are not converted; sluice converts {CONVERTED_KINDS}", file.media.mime()),
         ));
     }
     let started = Instant::now();
@@ -183,59 +201,145 @@ async fn convert_file(
             "the service stopped before the file was converted",
         ));
     };
-    let original = match shared.with_storage_retries("read original", || shared.blobs.get(&file.key)).await {
-        Ok(bytes) => bytes,
-        Err(StoreError::NotFound { .. }) => {
-            return FileOutcome::Rejected(Problem::new(
-                "original_missing",
-                "the uploaded file is no longer in storage",
-            ));
-        }
-        Err(error) => return FileOutcome::JobFailed(storage_problem(&error)),
-    };
-
-    let limits = shared.convert.limits();
     let span = tracing::Span::current();
-    let work = tokio::task::spawn_blocking(move || {
-        let _permit = permit; // held until the conversion really ends, even after a timeout
-        span.in_scope(|| sluice_convert::convert_image(&original, &variants, &limits))
-    });
+    let work = if file.media.is_image() {
+        let original = match shared.with_storage_retries("read original", || shared.blobs.get(&file.key)).await {
+            Ok(bytes) => bytes,
+            Err(error) => return original_unreadable(&error),
+        };
+        let limits = shared.convert.limits();
+        let index = file.index;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit; // held until the conversion really ends, even after a timeout
+            span.in_scope(|| make_variants(job, index, &original, &variants, &limits))
+        })
+    } else {
+        let stream = match shared.with_storage_retries("read original", || shared.blobs.stream(&file.key)).await {
+            Ok(stream) => stream,
+            Err(error) => return original_unreadable(&error),
+        };
+        // Read as it renders: a million-row CSV never sits in memory.
+        let reader = SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
+        let reports = Arc::clone(&shared.reports);
+        let (index, name) = (file.index, file.name.clone());
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| make_reports(job, index, &name, reader, &reports))
+        })
+    };
     let timeout = Duration::from_secs(shared.settings.file_timeout_secs);
-    let outcome = match tokio::time::timeout(timeout, work).await {
-        Err(_) => FileOutcome::Rejected(Problem::new(
+    let made = match tokio::time::timeout(timeout, work).await {
+        Err(_) => Err(FileOutcome::Rejected(Problem::new(
             "conversion_timeout",
             format!("converting this file took longer than {} s", timeout.as_secs()),
-        )),
+        ))),
         Ok(Err(join_error)) => {
             tracing::error!(error = %join_error, "conversion panicked");
-            FileOutcome::Rejected(Problem::new("conversion_failed", "the converter failed on this file"))
+            Err(FileOutcome::Rejected(Problem::new("conversion_failed", "the converter failed on this file")))
         }
-        Ok(Ok(Err(error))) => FileOutcome::Rejected(Problem::new(error.code(), error.to_string())),
-        Ok(Ok(Ok(encoded))) => {
-            let mut outputs = Vec::with_capacity(encoded.len());
-            for variant in encoded {
-                let key = keys::output(job, file.index, &variant.name, variant.media);
-                let bytes = Bytes::from(variant.bytes);
-                let size = bytes.len() as u64;
-                let written =
-                    shared.with_storage_retries("write output", || shared.blobs.put(&key, bytes.clone())).await;
-                if let Err(error) = written {
-                    return FileOutcome::JobFailed(storage_problem(&error));
-                }
-                outputs.push(OutputRecord {
-                    name: variant.name.to_string(),
-                    key,
-                    media: variant.media,
-                    width: variant.width,
-                    height: variant.height,
-                    bytes: size,
-                });
-            }
-            FileOutcome::Converted(outputs)
-        }
+        Ok(Ok(made)) => made,
+    };
+    let outcome = match made {
+        Ok(products) => write_outputs(shared, products).await,
+        Err(outcome) => outcome,
     };
     shared.metrics.file_finished(matches!(outcome, FileOutcome::Converted(_)), started.elapsed());
     outcome
+}
+
+/// The kinds of file sluice converts, for messages.
+const CONVERTED_KINDS: &str = "JPEG, PNG, GIF and WebP images, and CSV, TSV and JSON data";
+
+/// Whether files of this type are rendered into reports.
+fn is_report_input(media: MediaType) -> bool {
+    matches!(media, MediaType::Csv | MediaType::Json)
+}
+
+/// The outcome for an original that cannot be read past the storage retries.
+fn original_unreadable(error: &StoreError) -> FileOutcome {
+    match error {
+        StoreError::NotFound { .. } => {
+            FileOutcome::Rejected(Problem::new("original_missing", "the uploaded file is no longer in storage"))
+        }
+        error => FileOutcome::JobFailed(storage_problem(error)),
+    }
+}
+
+/// Decodes an image once and encodes every variant of it (blocking).
+fn make_variants(
+    job: JobId,
+    index: u32,
+    original: &[u8],
+    variants: &[(VariantName, VariantSpec)],
+    limits: &sluice_convert::ConvertLimits,
+) -> Made {
+    let encoded = sluice_convert::convert_image(original, variants, limits)
+        .map_err(|error| FileOutcome::Rejected(Problem::new(error.code(), error.to_string())))?;
+    Ok(encoded
+        .into_iter()
+        .map(|variant| Product {
+            key: keys::output(job, index, &variant.name, variant.media),
+            name: variant.name.to_string(),
+            media: variant.media,
+            width: variant.width,
+            height: variant.height,
+            bytes: variant.bytes,
+        })
+        .collect())
+}
+
+/// Renders the PDF and HTML reports of tabular data read from `reader` (blocking).
+fn make_reports(job: JobId, index: u32, name: &str, reader: impl std::io::Read, reports: &Reports) -> Made {
+    let title = std::path::Path::new(name).file_stem().and_then(|stem| stem.to_str()).unwrap_or(name);
+    let heading = ReportHeading { title, source_name: name, generated_at: now() };
+    let report = render_report_from_reader(&heading, reader, &reports.settings, &reports.templates).map_err(
+        |error| match error {
+            ReportError::Read(source) => {
+                tracing::error!(error = %source, "reading the original failed");
+                FileOutcome::JobFailed(Problem::new(
+                    "storage_unavailable",
+                    "object storage could not be reached; the job was stopped",
+                ))
+            }
+            error => FileOutcome::Rejected(Problem::new(error.code(), error_chain(&error))),
+        },
+    )?;
+    tracing::info!(rows = report.summary.rows, columns = report.summary.columns.len(), "report rendered");
+    let product = |media: MediaType, bytes: Vec<u8>| Product {
+        name: REPORT_OUTPUT_NAME.to_owned(),
+        key: keys::report(job, index, media),
+        media,
+        width: 0,
+        height: 0,
+        bytes,
+    };
+    Ok(vec![product(MediaType::Pdf, report.pdf), product(MediaType::Html, report.html.into_bytes())])
+}
+
+/// The output name of both renderings of a report (the media type tells them apart).
+const REPORT_OUTPUT_NAME: &str = "report";
+
+/// Writes the products of one file and describes them for its record.
+async fn write_outputs(shared: &Shared, products: Vec<Product>) -> FileOutcome {
+    let mut outputs = Vec::with_capacity(products.len());
+    for product in products {
+        let bytes = Bytes::from(product.bytes);
+        let size = bytes.len() as u64;
+        let written =
+            shared.with_storage_retries("write output", || shared.blobs.put(&product.key, bytes.clone())).await;
+        if let Err(error) = written {
+            return FileOutcome::JobFailed(storage_problem(&error));
+        }
+        outputs.push(OutputRecord {
+            name: product.name,
+            key: product.key,
+            media: product.media,
+            width: product.width,
+            height: product.height,
+            bytes: size,
+        });
+    }
+    FileOutcome::Converted(outputs)
 }
 
 /// The problem recorded when storage fails past its retries; the details go to the log, not the document.

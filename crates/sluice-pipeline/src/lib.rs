@@ -1,8 +1,8 @@
 //! The running stages of sluice.
 //!
-//! This crate owns what happens after an upload is accepted: the convert stage (which turns every original
-//! into its variants off the async threads, parallel up to `pipeline.workers`), the notify stage (which mails
-//! the completion notice), the bounded channels that join them, recovery of unfinished jobs on start, retries
+//! This crate owns what happens after an upload is accepted: the convert stage (which turns every image into
+//! its variants and every CSV or JSON table into its PDF and HTML reports, off the async threads, parallel up
+//! to `pipeline.workers`), the notify stage (which mails the completion notice), the bounded channels that join them, recovery of unfinished jobs on start, retries
 //! with backoff, the broadcast of [`sluice_core::JobEvent`]s, metrics and graceful shutdown. The stored
 //! [`sluice_core::JobRecord`] is the truth; channels carry job ids only to wake the stages. Its entry point is
 //! [`Pipeline`]. It knows nothing of HTTP.
@@ -12,11 +12,13 @@ mod links;
 mod metrics;
 mod notify;
 mod pipeline;
+mod reports;
 mod retry;
 mod settings;
 
 pub use links::Links;
 pub use metrics::Metrics;
 pub use pipeline::{Pipeline, PipelineParts, QueueFull, QueueSlot};
+pub use reports::Reports;
 pub use retry::Backoff;
 pub use settings::PipelineSettings;

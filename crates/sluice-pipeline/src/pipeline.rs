@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{Backoff, Links, Metrics, PipelineSettings, convert, notify};
+use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, convert, notify};
 
 /// Events buffered per listener before a slow listener starts to lag (it then re-reads the record).
 const EVENT_BUFFER: usize = 1024;
@@ -26,6 +26,8 @@ pub struct PipelineParts {
     pub journal: Journal,
     /// Variants and limits.
     pub convert: ConvertSettings,
+    /// Report limits and templates.
+    pub reports: Reports,
     /// The completion-notice transport.
     pub mailer: Mailer,
     /// Builds the links in notices.
@@ -39,6 +41,7 @@ pub(crate) struct Shared {
     pub(crate) blobs: Blobs,
     pub(crate) journal: Journal,
     pub(crate) convert: ConvertSettings,
+    pub(crate) reports: Arc<Reports>,
     pub(crate) mailer: Mailer,
     pub(crate) links: Links,
     pub(crate) settings: PipelineSettings,
@@ -170,6 +173,7 @@ impl Pipeline {
             blobs: parts.blobs,
             journal: parts.journal,
             convert: parts.convert,
+            reports: Arc::new(parts.reports),
             mailer: parts.mailer,
             links: parts.links,
             settings: parts.settings,

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use sluice_core::escape_html;
+
 use crate::settings::Locale;
 
 /// Charts are drawn for a half-page column (about 85 mm), so 11 units print at about 8 pt.
@@ -14,23 +16,6 @@ const MUTED: &str = "#64748b";
 const GRID: &str = "#e2e8f0";
 const ACCENT: &str = "#2f5d8a";
 const OTHER: &str = "#94a3b8";
-
-/// Escapes text for XML (and HTML): `& < > " '`.
-pub(crate) fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A bar or point: its label, its value for geometry, and the value as displayed.
 #[derive(Clone, Debug)]
@@ -52,7 +37,7 @@ fn open_svg(out: &mut String, height: f64, title: &str) {
     let _ = write!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="{FONT}" font-size="11" role="img"><title>{}</title>"#,
-        escape_xml(title)
+        escape_html(title)
     );
 }
 
@@ -79,12 +64,12 @@ pub(crate) fn bar_chart(title: &str, data: &[Datum]) -> String {
             out,
             r#"<text x="{label_width}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text><rect x="{left:.1}" y="{:.1}" width="{:.1}" height="14" rx="2" fill="{color}"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="{INK}">{}</text>"#,
             y + 11.0,
-            escape_xml(&shorten(&datum.label, 18)),
+            escape_html(&shorten(&datum.label, 18)),
             y + 1.0,
             width.max(0.5),
             WIDTH - 2.0,
             y + 11.0,
-            escape_xml(&datum.display),
+            escape_html(&datum.display),
         );
     }
     out.push_str("</svg>");
@@ -149,7 +134,7 @@ pub(crate) fn line_chart(title: &str, data: &[Datum], locale: Locale) -> String 
             WIDTH - right,
             left - 6.0,
             y + 3.5,
-            escape_xml(&compact(*tick, locale)),
+            escape_html(&compact(*tick, locale)),
         );
     }
     let points: Vec<(f64, f64)> = data.iter().enumerate().map(|(i, d)| (x_of(i), y_of(d.value))).collect();
@@ -180,7 +165,7 @@ pub(crate) fn line_chart(title: &str, data: &[Datum], locale: Locale) -> String 
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{MUTED}" font-size="10">{}</text>"#,
                 x_of(index),
                 height - bottom + 16.0,
-                escape_xml(&datum.label),
+                escape_html(&datum.label),
             );
         }
     }

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::chart::escape_xml as escape;
 use crate::model::{ChartView, Model};
+use sluice_core::escape_html as escape;
 
 /// The slots the layout template may use.
 pub(crate) const SLOTS: &[&str] = &[

@@ -52,11 +52,13 @@ impl Templates {
         Ok(Self { typst, html })
     }
 
-    pub(crate) fn typst(&self) -> &str {
+    /// The text of the PDF template (`report.typ`).
+    pub fn typst(&self) -> &str {
         &self.typst
     }
 
-    pub(crate) fn html(&self) -> &str {
+    /// The text of the HTML layout (`report.html`).
+    pub fn html(&self) -> &str {
         &self.html
     }
 }

@@ -148,6 +148,14 @@ impl Blobs {
         result.bytes().await.map_err(|e| StoreError::backend(key, e))
     }
 
+    /// Streams a whole object, for readers that must not hold it in memory (a large CSV on its way into a
+    /// report).
+    pub async fn stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes, StoreError>>, StoreError> {
+        let result = self.store.get(&Path::from(key)).await.map_err(|e| StoreError::backend(key, e))?;
+        let owned_key = key.to_owned();
+        Ok(result.into_stream().map_err(move |e| StoreError::backend(&owned_key, e)).boxed())
+    }
+
     /// The metadata of an object.
     pub async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
         let meta = self.store.head(&Path::from(key)).await.map_err(|e| StoreError::backend(key, e))?;

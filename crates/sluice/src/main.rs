@@ -126,6 +126,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { config } => {
             let settings = Settings::load(config.as_deref())?;
+            sluice_pipeline::Reports::load(settings.reports.clone())
+                .context("report templates (check reports.templates_dir)")?;
             println!("{}", settings.summary());
             Ok(ExitCode::SUCCESS)
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_gateway::AppState;
 use sluice_notify::Mailer;
-use sluice_pipeline::{Links, Pipeline, PipelineParts};
+use sluice_pipeline::{Links, Pipeline, PipelineParts, Reports};
 use sluice_storage::{Blobs, Journal};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,10 +38,12 @@ impl Server {
         let blobs = Blobs::from_settings(&settings.storage).context("storage (check storage.url and storage.s3)")?;
         let mailer = Mailer::from_settings(&settings.mail).context("mail (check mail.url and mail.from)")?;
         let links = Links::new(&settings.server.public_url);
+        let reports = Reports::load(settings.reports).context("report templates (check reports.templates_dir)")?;
         let pipeline = Pipeline::start(PipelineParts {
             journal: Journal::new(blobs.clone()),
             blobs,
             convert: settings.convert,
+            reports,
             mailer,
             links,
             settings: settings.pipeline,

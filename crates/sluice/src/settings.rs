@@ -12,6 +12,7 @@ use sluice_core::{VariantName, VariantSpec};
 use sluice_gateway::GatewaySettings;
 use sluice_notify::MailSettings;
 use sluice_pipeline::PipelineSettings;
+use sluice_report::ReportSettings;
 use sluice_storage::StorageSettings;
 
 /// The embedded defaults: `config/default.toml`, so the binary runs from anywhere.
@@ -29,6 +30,8 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `[convert]`: variants and limits.
     pub convert: ConvertSettings,
+    /// `[reports]`: limits and templates of CSV and JSON reports.
+    pub reports: ReportSettings,
     /// `[pipeline]`: queues, workers, retries.
     pub pipeline: PipelineSettings,
     /// `[log]`: log format and level.
@@ -101,14 +104,23 @@ impl Settings {
                 format!("{name} {}x{} {:?} {:?} q{}", spec.width, spec.height, spec.fit, spec.format, spec.quality)
             })
             .collect();
+        let templates = self
+            .reports
+            .templates_dir()
+            .map_or_else(|| "built-in templates".to_owned(), |dir| format!("templates from {}", dir.display()));
+        let reports = format!(
+            "PDF and HTML, up to {} rows and {} columns, numbers {:?}, {templates}",
+            self.reports.max_rows, self.reports.max_columns, self.reports.locale
+        );
         format!(
-            "configuration OK\nlisten:     {}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nworkers:    {}",
+            "configuration OK\nlisten:     {}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}",
             self.server.listen,
             self.server.public_url,
             self.storage.url,
             self.mail.url,
             self.mail.from,
             variants.join(", "),
+            reports,
             self.pipeline.effective_workers(),
         )
     }
@@ -122,6 +134,9 @@ impl Settings {
         }
         if self.convert.max_pixels == 0 {
             bail!("convert.max_pixels must be at least 1");
+        }
+        if self.reports.max_rows == 0 || self.reports.max_columns == 0 || self.reports.max_cell_bytes == 0 {
+            bail!("reports.max_rows, reports.max_columns and reports.max_cell_bytes must be at least 1");
         }
         Ok(())
     }

@@ -12,14 +12,17 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use sluice_core::{EmailAddress, FileRecord, FileState, JobId, JobRecord, MediaType, Problem, VariantName, keys};
 use sluice_pipeline::QueueFull;
+use sluice_report::TabularKind;
 use sluice_storage::Blobs;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::{ApiError, AppState, JobDocument};
 
-/// Bytes read before deciding a file's type.
+/// Bytes read before deciding whether a file is an image.
 const SNIFF_LEN: usize = 64;
+/// Bytes read before deciding whether a file that is not an image is a table to report on.
+const TABLE_SNIFF_LEN: usize = 8 * 1024;
 /// Files one upload may carry.
 const MAX_FILES: usize = 100;
 /// Longest text field (`notify`, `variants`).
@@ -31,7 +34,9 @@ const MAX_NAME_CHARS: usize = 255;
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes the form for the OpenAPI document; the handler streams it field by field
 pub(crate) struct UploadForm {
-    /// One or more files (repeat the field). JPEG, PNG, GIF and WebP images are converted.
+    /// One or more files (repeat the field). JPEG, PNG, GIF and WebP images are converted into variants; CSV,
+    /// TSV and JSON tables (named `.csv`, `.tsv`, `.json` or sent as `text/csv`, `application/json`) are
+    /// rendered into a PDF and an HTML report.
     #[schema(value_type = Vec<String>, format = Binary)]
     file: Vec<Vec<u8>>,
     /// One e-mail address to notify when the job ends.
@@ -316,7 +321,8 @@ async fn read_text(
         .map_err(|_| ApiError::bad_request("invalid_field", format!("the field {name} is not valid UTF-8")))
 }
 
-/// Streams one file part into storage (when it is a type sluice converts), hashing and counting it.
+/// Streams one file part into storage (when it is a type sluice converts: an image from its magic bytes, or a
+/// table judged from its first 8 KiB, its name and its declared type), hashing and counting it.
 async fn receive_file(
     blobs: &Blobs,
     job: JobId,
@@ -331,14 +337,28 @@ async fn receive_file(
     let declared = field.content_type().unwrap_or("").to_ascii_lowercase();
 
     let mut head = BytesMut::new();
-    while head.len() < SNIFF_LEN {
+    let mut ended = false;
+    while head.len() < SNIFF_LEN && !ended {
         match next_chunk(&mut field, idle).await? {
             Some(chunk) => head.extend_from_slice(&chunk),
-            None => break,
+            None => ended = true,
         }
     }
+    let mut media = MediaType::sniff_image(&head);
+    if media.is_none() {
+        // Not an image: read a little more to judge whether it is a table (CSV, TSV, JSON) to report on.
+        while head.len() < TABLE_SNIFF_LEN && !ended {
+            match next_chunk(&mut field, idle).await? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => ended = true,
+            }
+        }
+        media = sluice_report::looks_like_tabular(&head, &name, &declared).map(|kind| match kind {
+            TabularKind::Csv => MediaType::Csv,
+            TabularKind::Json => MediaType::Json,
+        });
+    }
     let head = head.freeze();
-    let media = MediaType::sniff_image(&head);
     let problem = match media {
         Some(_) => None,
         None if head.is_empty() => Some(Problem::new("empty_file", "the file is empty")),
@@ -348,7 +368,11 @@ async fn receive_file(
         )),
         None => Some(Problem::new(
             "unsupported_type",
-            format!("{} is not converted; sluice converts JPEG, PNG, GIF and WebP images", describe_content(&head)),
+            format!(
+                "{} is not converted; sluice converts JPEG, PNG, GIF and WebP images, and CSV, TSV and JSON \
+                 tables (named .csv, .tsv or .json, or sent as text/csv or application/json)",
+                describe_content(&head)
+            ),
         )),
     };
     let media = media.unwrap_or(MediaType::Other);

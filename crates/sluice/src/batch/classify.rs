@@ -1,8 +1,5 @@
-//! What to do with a file, judged from its first bytes (never from its name).
-//!
-//! Today only images have a converter. Reports from CSV files are the next kind: add a `Handler::Report`
-//! variant, recognise the content in [`classify`], and give `convert::convert_one` its branch; the walk, the
-//! manifest, the outputs and the summary already treat outputs generically.
+//! What to do with a file: an image is judged from its first bytes (never from its name); a table (CSV, TSV,
+//! JSON) from its first bytes and its name, by the same rule as the server's.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -10,15 +7,28 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use sluice_core::{MediaType, Problem};
+use sluice_report::{TabularKind, looks_like_tabular};
 
-/// Bytes read to decide a file's type.
-pub const SNIFF_LEN: usize = 64;
+/// Bytes read to decide a file's type (an image needs a few; a table needs a few records).
+pub const SNIFF_LEN: usize = 8 * 1024;
 
 /// The converter a file goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handler {
     /// A JPEG, PNG, GIF or WebP image, converted into the configured variants.
     Image(MediaType),
+    /// A CSV, TSV or JSON table ([`MediaType::Csv`] or [`MediaType::Json`]), rendered into a PDF and an HTML
+    /// report.
+    Report(MediaType),
+}
+
+impl Handler {
+    /// The type of the input.
+    pub fn media(self) -> MediaType {
+        match self {
+            Self::Image(media) | Self::Report(media) => media,
+        }
+    }
 }
 
 /// Why a file goes to no converter, and whether that is the file's fault.
@@ -35,6 +45,12 @@ pub fn classify(head: &[u8], name: &OsStr) -> Result<Handler, NotConverted> {
     if let Some(media) = MediaType::sniff_image(head) {
         return Ok(Handler::Image(media));
     }
+    if let Some(kind) = looks_like_tabular(head, &name.to_string_lossy(), "") {
+        return Ok(Handler::Report(match kind {
+            TabularKind::Csv => MediaType::Csv,
+            TabularKind::Json => MediaType::Json,
+        }));
+    }
     let named_as_image = Path::new(name)
         .extension()
         .and_then(OsStr::to_str)
@@ -47,7 +63,10 @@ pub fn classify(head: &[u8], name: &OsStr) -> Result<Handler, NotConverted> {
             "type_mismatch",
             "the file is named as an image, but its content is not JPEG, PNG, GIF or WebP",
         ))),
-        (false, _) => Err(NotConverted::Skip(Problem::new("not_an_image", "not a JPEG, PNG, GIF or WebP image"))),
+        (false, _) => Err(NotConverted::Skip(Problem::new(
+            "not_converted",
+            "not a JPEG, PNG, GIF or WebP image, nor a CSV, TSV or JSON table",
+        ))),
     }
 }
 
@@ -87,8 +106,13 @@ mod tests {
             matches!(classify(b"hello", OsStr::new("photo.JPG")), Err(NotConverted::Reject(p)) if p.code == "type_mismatch")
         );
         assert!(matches!(classify(b"", OsStr::new("a.png")), Err(NotConverted::Reject(p)) if p.code == "empty_file"));
+        assert_eq!(classify(b"a,b\n1,2\n", OsStr::new("sales.csv")), Ok(Handler::Report(MediaType::Csv)));
+        assert_eq!(classify(b"[{\"a\": 1}]", OsStr::new("rows.json")), Ok(Handler::Report(MediaType::Json)));
         assert!(
-            matches!(classify(b"a,b\n", OsStr::new("sales.csv")), Err(NotConverted::Skip(p)) if p.code == "not_an_image")
+            matches!(classify(b"a,b\n", OsStr::new("notes.txt")), Err(NotConverted::Skip(p)) if p.code == "not_converted")
+        );
+        assert!(
+            matches!(classify(b"a,b\n", OsStr::new("table.png")), Err(NotConverted::Reject(p)) if p.code == "type_mismatch")
         );
     }
 }

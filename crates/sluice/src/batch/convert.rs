@@ -1,6 +1,6 @@
 //! `sluice convert INPUT_DIR --out OUT_DIR`: converts a folder on this machine with a bounded pool of
-//! worker threads, each running [`sluice_convert::convert_image`] (one decode for all variants) on one file
-//! at a time. No async runtime: the work is CPU-bound and the file I/O is plain.
+//! worker threads, each running [`sluice_convert::convert_image`] (one decode for all variants) or
+//! [`sluice_report::render_report`] (a PDF and an HTML report of a table) on one file at a time. No async runtime: the work is CPU-bound and the file I/O is plain.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,7 +14,10 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use sluice::Settings;
 use sluice_convert::{ConvertError, ConvertLimits, ConvertSettings, convert_image, probe};
-use sluice_core::{Problem, VariantName, VariantSpec};
+use sluice_core::{MediaType, Problem, VariantName, VariantSpec, error_chain};
+use sluice_pipeline::Reports;
+use sluice_report::{ReportInput, render_report};
+use time::OffsetDateTime;
 
 use super::classify::{self, Handler, NotConverted, SNIFF_LEN};
 use super::manifest::{self, Entry, Manifest};
@@ -55,10 +58,13 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let walked = walk::walk(&input, exclude.as_deref())?;
 
     let limits = settings.convert.limits();
+    let reports = Reports::load(settings.reports.clone()).context("report templates (check reports.templates_dir)")?;
     let previous = Manifest::load(&out);
     let batch = Batch {
         out: &out,
         fingerprint: manifest::fingerprint(&variants, &limits),
+        report_fingerprint: manifest::report_fingerprint(&reports),
+        reports: &reports,
         variants: &variants,
         limits,
         previous: &previous.entries,
@@ -175,7 +181,11 @@ struct Batch<'a> {
     out: &'a Path,
     variants: &'a [(VariantName, VariantSpec)],
     limits: ConvertLimits,
+    /// The fingerprint of the settings that shape image outputs.
     fingerprint: String,
+    reports: &'a Reports,
+    /// The fingerprint of the settings and templates that shape reports.
+    report_fingerprint: String,
     previous: &'a BTreeMap<String, Entry>,
     force: bool,
 }
@@ -207,8 +217,8 @@ impl Batch<'_> {
             Err(error) => return unreadable(error),
         };
         let name = relative.file_name().unwrap_or_default();
-        let media = match classify::classify(&head, name) {
-            Ok(Handler::Image(media)) => media,
+        let handler = match classify::classify(&head, name) {
+            Ok(handler) => handler,
             Err(NotConverted::Skip(problem)) => {
                 return Ok((FileReport::with_problem(relative, Outcome::Skipped, size, problem), None));
             }
@@ -230,9 +240,10 @@ impl Batch<'_> {
                 format!("the file is {size} bytes; sluice convert reads at most {MAX_INPUT_BYTES}"),
             );
             let mut report = FileReport::with_problem(relative, Outcome::Rejected, size, problem);
-            report.media = Some(media);
+            report.media = Some(handler.media());
             return Ok((report, None));
         }
+        let media = handler.media();
         let mut bytes = head;
         if let Err(error) = handle.take(MAX_INPUT_BYTES).read_to_end(&mut bytes) {
             return unreadable(error);
@@ -256,39 +267,31 @@ impl Batch<'_> {
             size,
             mtime_ns,
             sha256,
-            settings: self.fingerprint.clone(),
+            settings: self.fingerprint_for(media).to_owned(),
             media,
             dimensions: None,
             outputs: Vec::new(),
             error: None,
         };
-        let converted = probe(&bytes, &self.limits).and_then(|info| {
-            report.dimensions = Some((info.width, info.height));
-            convert_image(&bytes, self.variants, &self.limits)
-        });
+        let made = match handler {
+            Handler::Image(_) => self.make_variants(&bytes, &mut report),
+            Handler::Report(_) => self.make_reports(&bytes, &relative),
+        };
         drop(bytes);
         entry.dimensions = report.dimensions;
-        match converted {
-            Ok(encoded) => {
-                for variant in encoded {
-                    let path = output::output_path(&relative, variant.name.as_str(), variant.media);
-                    output::write_atomically(self.out, &path, &variant.bytes)?;
-                    report.outputs.push(OutputFacts {
-                        name: variant.name.to_string(),
-                        media: variant.media,
-                        width: variant.width,
-                        height: variant.height,
-                        bytes: variant.bytes.len() as u64,
-                    });
+        match made {
+            Ok(products) => {
+                for product in products {
+                    let path = output::output_path(&relative, &product.facts.name, product.facts.media);
+                    output::write_atomically(self.out, &path, &product.bytes)?;
+                    report.outputs.push(product.facts);
                     report.output_paths.push(path);
                 }
                 report.outcome = Outcome::Converted;
                 entry.outputs.clone_from(&report.outputs);
                 Ok((report, Some(entry)))
             }
-            Err(error) => {
-                let permanent = error.is_permanent();
-                let problem = describe(&error);
+            Err(Failure { problem, permanent }) => {
                 report.problem = Some(problem.clone());
                 entry.error = Some(problem);
                 Ok((report, permanent.then_some(entry)))
@@ -296,14 +299,74 @@ impl Batch<'_> {
         }
     }
 
+    /// Decodes an image once and encodes every variant, noting its size in `report`.
+    fn make_variants(&self, bytes: &[u8], report: &mut FileReport) -> Result<Vec<Product>, Failure> {
+        let encoded = probe(bytes, &self.limits)
+            .and_then(|info| {
+                report.dimensions = Some((info.width, info.height));
+                convert_image(bytes, self.variants, &self.limits)
+            })
+            .map_err(|error| Failure { permanent: error.is_permanent(), problem: describe(&error) })?;
+        Ok(encoded
+            .into_iter()
+            .map(|variant| Product {
+                facts: OutputFacts {
+                    name: variant.name.to_string(),
+                    media: variant.media,
+                    width: variant.width,
+                    height: variant.height,
+                    bytes: variant.bytes.len() as u64,
+                },
+                bytes: variant.bytes,
+            })
+            .collect())
+    }
+
+    /// Renders a table's PDF and HTML reports.
+    fn make_reports(&self, bytes: &[u8], relative: &Path) -> Result<Vec<Product>, Failure> {
+        let source_name = relative.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
+        let title = relative.file_stem().map(|stem| stem.to_string_lossy()).unwrap_or_default();
+        let input = ReportInput {
+            title: &title,
+            source_name: &source_name,
+            generated_at: OffsetDateTime::now_utc(),
+            data: bytes,
+        };
+        let rendered = render_report(&input, &self.reports.settings, &self.reports.templates).map_err(|error| {
+            Failure { permanent: error.is_permanent(), problem: Problem::new(error.code(), error_chain(&error)) }
+        })?;
+        let product = |media: MediaType, bytes: Vec<u8>| Product {
+            facts: OutputFacts { name: "report".to_owned(), media, width: 0, height: 0, bytes: bytes.len() as u64 },
+            bytes,
+        };
+        Ok(vec![product(MediaType::Pdf, rendered.pdf), product(MediaType::Html, rendered.html.into_bytes())])
+    }
+
+    /// The fingerprint results for inputs of this type are made with.
+    fn fingerprint_for(&self, media: MediaType) -> &str {
+        if media.is_image() { &self.fingerprint } else { &self.report_fingerprint }
+    }
+
     /// Whether an earlier result can stand: same settings, not forced, and every output still in place.
     fn is_reusable(&self, relative: &Path, entry: &Entry) -> bool {
         !self.force
-            && entry.settings == self.fingerprint
+            && entry.settings == self.fingerprint_for(entry.media)
             && entry.outputs.iter().all(|facts| {
                 output::is_intact(self.out, &output::output_path(relative, &facts.name, facts.media), facts.bytes)
             })
     }
+}
+
+/// One output made from an input, before it is written.
+struct Product {
+    facts: OutputFacts,
+    bytes: Vec<u8>,
+}
+
+/// Why an input gave no outputs, and whether the same bytes would always fail (then the manifest keeps it).
+struct Failure {
+    problem: Problem,
+    permanent: bool,
 }
 
 /// The report of an input an earlier run handled, unchanged since.

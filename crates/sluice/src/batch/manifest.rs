@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sluice_convert::ConvertLimits;
 use sluice_core::{MediaType, Problem, VariantName, VariantSpec};
+use sluice_pipeline::Reports;
 
 use super::OutputFacts;
 
@@ -101,6 +102,22 @@ pub fn fingerprint(variants: &[(VariantName, VariantSpec)], limits: &ConvertLimi
         "sluice": env!("CARGO_PKG_VERSION"),
         "max_pixels": limits.max_pixels,
         "variants": variants,
+    });
+    hex::encode(Sha256::digest(described.to_string().as_bytes()))
+}
+
+/// The fingerprint of everything that shapes reports: the limits, the locale, both templates and sluice's
+/// version.
+pub fn report_fingerprint(reports: &Reports) -> String {
+    let settings = &reports.settings;
+    let described = serde_json::json!({
+        "sluice": env!("CARGO_PKG_VERSION"),
+        "max_rows": settings.max_rows,
+        "max_columns": settings.max_columns,
+        "max_cell_bytes": settings.max_cell_bytes,
+        "locale": settings.locale,
+        "typst": reports.templates.typst(),
+        "html": reports.templates.html(),
     });
     hex::encode(Sha256::digest(described.to_string().as_bytes()))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 use serde::Serialize;
+use sluice_core::escape_html as escape;
 use sluice_core::{Problem, VariantName, VariantSpec};
 
 use super::manifest::os_bytes;
@@ -176,6 +177,7 @@ fn card(html: &mut String, file: &FileReport) {
         .outputs
         .iter()
         .zip(&file.output_paths)
+        .filter(|(output, _)| output.media.is_image())
         .min_by_key(|(output, _)| u64::from(output.width) * u64::from(output.height));
     match thumbnail {
         Some((output, path)) => {
@@ -247,22 +249,6 @@ fn relative_url(path: &Path) -> String {
     let segments: Vec<String> =
         path.iter().map(|segment| percent_encode(&os_bytes(segment), SEGMENT).to_string()).collect();
     segments.join("/")
-}
-
-/// Escapes text for HTML content and quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 /// A path for a terminal: lossy UTF-8 with control characters escaped, so a hostile name cannot send

@@ -151,13 +151,14 @@ pub fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
 
 /// What the look at a file before uploading found.
 enum Inspected {
-    /// An image to upload.
+    /// An image or a table to upload.
     Upload(Upload),
     /// Nothing to upload: the file's final report.
     Done(FileReport),
 }
 
-/// Sniffs a file and reads its dimensions from the header; non-images become their final report.
+/// Sniffs a file and reads an image's dimensions from its header; what the server does not convert becomes its
+/// final report.
 fn inspect(file: InputFile) -> Inspected {
     let unreadable = |relative: PathBuf, error: std::io::Error| {
         FileReport::with_problem(
@@ -184,6 +185,7 @@ fn inspect(file: InputFile) -> Inspected {
             let dimensions = probe(&head, &limits).ok().map(|info| (info.width, info.height));
             Inspected::Upload(Upload { file, media, bytes, dimensions })
         }
+        Ok(Handler::Report(media)) => Inspected::Upload(Upload { file, media, bytes, dimensions: None }),
         Err(NotConverted::Skip(problem)) => {
             Inspected::Done(FileReport::with_problem(file.relative, Outcome::Skipped, bytes, problem))
         }
@@ -508,8 +510,11 @@ async fn error_body(response: reqwest::Response) -> Problem {
 }
 
 fn media_from_mime(mime: &str) -> Option<MediaType> {
-    let essence = mime.split(';').next().unwrap_or("").trim();
-    [MediaType::Jpeg, MediaType::Png, MediaType::Gif, MediaType::Webp].into_iter().find(|media| media.mime() == essence)
+    let essence = |mime: &str| mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let wanted = essence(mime);
+    [MediaType::Jpeg, MediaType::Png, MediaType::Gif, MediaType::Webp, MediaType::Pdf, MediaType::Html]
+        .into_iter()
+        .find(|media| essence(media.mime()) == wanted)
 }
 
 /// The parts of the server's job document this command reads.
@@ -547,7 +552,10 @@ struct OutputDocument {
     name: String,
     url: String,
     content_type: String,
+    /// Absent for reports, which have no pixel size.
+    #[serde(default)]
     width: u32,
+    #[serde(default)]
     height: u32,
     bytes: u64,
 }

@@ -8,4 +8,5 @@ mod helpers;
 mod documents;
 mod files;
 mod pipeline;
+mod reports;
 mod uploads;

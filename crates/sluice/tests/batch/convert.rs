@@ -30,9 +30,9 @@ fn converts_a_folder_rejects_bad_files_and_skips_the_rest() {
 
     let summary = read_json(&out.join("summary.json"));
     let totals = &summary["totals"];
-    assert_eq!(totals["converted"], 5, "{summary:#}");
+    assert_eq!(totals["converted"], 6, "{summary:#}");
     assert_eq!(totals["rejected"], 2, "{summary:#}");
-    assert_eq!(totals["skipped"], 3, "{summary:#}");
+    assert_eq!(totals["skipped"], 2, "{summary:#}");
     assert!(totals["bytes_in"].as_u64().unwrap() > 1_000_000);
     assert!(totals["megapixels"].as_f64().unwrap() > 8.0);
 
@@ -56,9 +56,14 @@ fn converts_a_folder_rejects_bad_files_and_skips_the_rest() {
     assert_eq!(files["sub/broken.jpg"]["state"], "rejected");
     assert_eq!(files["sub/broken.jpg"]["error"]["code"], "undecodable", "{:#}", files["sub/broken.jpg"]);
     assert_eq!(files["notes.jpg"]["error"]["code"], "type_mismatch");
-    assert_eq!(files["sales.csv"]["state"], "skipped");
-    assert_eq!(files["sales.csv"]["reason"]["code"], "not_an_image");
-    assert!(files["sales.csv"].get("error").is_none());
+    let sales = &files["sales.csv"];
+    assert_eq!(sales["state"], "converted", "{sales:#}");
+    assert_eq!(sales["content_type"], "text/csv");
+    let reports: Vec<&str> = sales["outputs"].as_array().unwrap().iter().map(|o| o["path"].as_str().unwrap()).collect();
+    assert_eq!(reports, ["sales.csv.report.pdf", "sales.csv.report.html"]);
+    assert!(std::fs::read(out.join("sales.csv.report.pdf")).unwrap().starts_with(b"%PDF-"));
+    let page = std::fs::read_to_string(out.join("sales.csv.report.html")).unwrap();
+    assert!(page.contains("345,467.70"), "the exact total of the sample's total column");
     assert!(!out.join("sub/broken.jpg.big.jpg").exists(), "nothing written for a rejected file");
 
     #[cfg(unix)]
@@ -181,8 +186,8 @@ fn all_good_exits_0_and_an_output_folder_inside_the_input_is_not_walked() {
         let summary = read_json(&out.join("summary.json"));
         let files = files_by_path(&summary);
         assert_eq!(files.keys().map(String::as_str).collect::<Vec<_>>(), ["README.md", "a.gif", "data/sales.csv"]);
-        assert_eq!(summary["totals"]["converted"], 1);
-        assert_eq!(summary["totals"]["skipped"], 2);
+        assert_eq!(summary["totals"]["converted"], 2);
+        assert_eq!(summary["totals"]["skipped"], 1);
     }
     assert!(out.join("a.gif.small.webp").is_file());
 }

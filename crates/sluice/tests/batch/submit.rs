@@ -78,12 +78,14 @@ async fn submits_a_folder_follows_the_jobs_and_downloads_outputs() {
 
     let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["command"], "submit");
-    assert_eq!(summary["totals"]["converted"], 2, "{summary:#}");
+    assert_eq!(summary["totals"]["converted"], 3, "{summary:#}");
     assert_eq!(summary["totals"]["rejected"], 1, "{summary:#}");
-    assert_eq!(summary["totals"]["skipped"], 1, "{summary:#}");
+    assert_eq!(summary["totals"]["skipped"], 0, "{summary:#}");
     let files = files_by_path(&summary);
     assert_eq!(files["sub/broken.jpg"]["error"]["code"], "undecodable", "{:#}", files["sub/broken.jpg"]);
-    assert_eq!(files["sales.csv"]["reason"]["code"], "not_an_image");
+    assert_eq!(files["sales.csv"]["state"], "converted", "{:#}", files["sales.csv"]);
+    assert!(std::fs::read(out.join("sales.csv.report.pdf")).unwrap().starts_with(b"%PDF-"), "report downloaded");
+    assert!(std::fs::read_to_string(out.join("sales.csv.report.html")).unwrap().contains("345,467.70"));
     let gif = &files["a.gif"];
     assert_eq!(gif["state"], "converted");
     assert!(gif["job"].as_str().is_some_and(|job| !job.is_empty()));
