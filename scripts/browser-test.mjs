@@ -147,13 +147,53 @@ try {
     assert(links.length === 6, `links ${links}`);
   });
 
+  // The page stays usable while an upload runs: the upload request is held (not timed: released below) while
+  // an earlier job is opened and the form is used; then the held upload goes through and converts.
+  let releaseUpload;
+  const uploadHeld = new Promise((resolve) => {
+    releaseUpload = resolve;
+  });
+  await page.route(
+    "**/v1/uploads",
+    async (route) => {
+      await uploadHeld;
+      await route.continue();
+    },
+    { times: 1 },
+  );
+  await page.setInputFiles("#files", path.join(SAMPLES, "dragonfly-on-branch.jpg"));
+  const held = '#uploads li.upload[data-upload="2"]';
+  await check("while an upload runs, an earlier job opens and the form answers", async () => {
+    await page.waitForSelector(`${held} .job-state [data-state="uploading"]`, { timeout: TIMEOUT });
+    await page.click("#refresh");
+    const firstJob = await page.$eval(first, (card) => card.dataset.job);
+    await page.click(`#jobs button.job[data-job="${firstJob}"]`, { timeout: TIMEOUT });
+    await page.waitForFunction(
+      () => {
+        const images = document.querySelectorAll("#job-detail img.thumb");
+        return images.length === 2 && Array.from(images).every((img) => img.complete && img.naturalWidth > 0);
+      },
+      null,
+      { timeout: TIMEOUT },
+    );
+    await page.fill("#notify", "");
+    await page.uncheck("#variant-large");
+    const still = await page.$eval(`${held} .job-state [data-state]`, (node) => node.dataset.state);
+    assert(still === "uploading", `the held upload is ${still}`);
+  });
+  releaseUpload();
+  await check("the held upload then converts", async () => {
+    await page.waitForSelector(`${held} .file-state [data-state="converted"]`, { timeout: TIMEOUT });
+  });
+  await page.check("#variant-large");
+
   // A file sluice does not convert, alone: the upload is refused (415) and the reason shows.
   await page.setInputFiles("#files", {
     name: "notes.txt",
     mimeType: "text/plain",
     buffer: Buffer.from("just some text, not an image\n"),
   });
-  const second = '#uploads li.upload[data-upload="2"]';
+  const second = '#uploads li.upload[data-upload="3"]';
   await check("a refused upload shows its reason", async () => {
     await page.waitForSelector(`${second} .job-state [data-state="refused"]`, { timeout: TIMEOUT });
     const reason = await page.$eval(`${second} > .reason`, (node) => node.textContent);
@@ -179,7 +219,7 @@ try {
     transfer.items.add(new File([drawing], "drawing.svg", { type: "image/svg+xml" }));
     document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
   });
-  const third = '#uploads li.upload[data-upload="3"]';
+  const third = '#uploads li.upload[data-upload="4"]';
   await check("a dropped mixed upload converts the image and shows the other file's reason", async () => {
     await page.waitForSelector(`${third} .job-state [data-state="completed"]`, { timeout: TIMEOUT });
     const states = await page.$$eval(`${third} .file-state [data-state]`, (all) => all.map((n) => n.dataset.state));
@@ -191,7 +231,7 @@ try {
   // Recent jobs: both accepted jobs are listed; opening one shows its results without leaving the page.
   await check("recent jobs list the accepted jobs; one opens in place", async () => {
     await page.click("#refresh");
-    await page.waitForFunction(() => document.querySelectorAll("#jobs button.job").length >= 2, null, {
+    await page.waitForFunction(() => document.querySelectorAll("#jobs button.job").length >= 3, null, {
       timeout: TIMEOUT,
     });
     const firstJob = await page.$eval(first, (card) => card.dataset.job);
