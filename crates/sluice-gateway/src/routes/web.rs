@@ -77,3 +77,26 @@ pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Resul
     };
     Ok(asset.respond(&headers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(if_none_match: &str) -> StatusCode {
+        let mut request = HeaderMap::new();
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(if_none_match).unwrap());
+        SCRIPT.respond(&request).status()
+    }
+
+    #[test]
+    fn if_none_match_is_compared_with_the_content_etag() {
+        let etag = SCRIPT.etag.to_str().unwrap().to_owned();
+        assert_eq!(SCRIPT.respond(&HeaderMap::new()).status(), StatusCode::OK);
+        assert_eq!(status_with(&etag), StatusCode::NOT_MODIFIED);
+        assert_eq!(status_with(&format!("\"other\", {etag}")), StatusCode::NOT_MODIFIED);
+        assert_eq!(status_with(&format!("W/{etag}")), StatusCode::NOT_MODIFIED);
+        assert_eq!(status_with("*"), StatusCode::NOT_MODIFIED);
+        assert_eq!(status_with("\"other\""), StatusCode::OK);
+        assert_ne!(SCRIPT.etag, STYLE.etag, "each asset has its own validator");
+    }
+}
