@@ -36,113 +36,9 @@ S3_SECRET=e2e-secret-key-$RANDOM$RANDOM
 IMG_PORTRAIT=samples/portrait-dogs-at-window-exif-orientation-6.jpg
 IMG_LANDSCAPE=samples/mountain-trail-picos-de-europa.jpg
 
-PASSED=0
-FAILED=0
-PIDS=()
-NAMES=()
-WORK=""
-
-pass() {
-  PASSED=$((PASSED + 1))
-  printf 'ok    %s\n' "$*"
-}
-
-fail() {
-  FAILED=$((FAILED + 1))
-  printf 'FAIL  %s\n' "$*"
-}
-
-# check DESCRIPTION COMMAND...: one counted check; the command prints why when it fails. Always returns 0 (the
-# script goes on to the next check); CHECK_OK tells how it went.
-CHECK_OK=0
-check() {
-  local desc=$1
-  shift
-  if "$@"; then
-    CHECK_OK=1
-    pass "$desc"
-  else
-    CHECK_OK=0
-    fail "$desc"
-  fi
-}
-
-# require DESCRIPTION COMMAND...: a check that the rest of the run depends on.
-require() {
-  check "$@"
-  ((CHECK_OK)) || exit 1
-}
-
-# A failure that leaves nothing sensible to test after it.
-die() {
-  fail "$*"
-  exit 1
-}
-
-log() {
-  printf -- '--    %s\n' "$*"
-}
-
-# start NAME COMMAND...: runs COMMAND in the background with its output in $WORK/NAME.log.
-start() {
-  local name=$1
-  shift
-  "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=("$!")
-  NAMES+=("$name")
-  log "started $name (pid $!)"
-}
-
-# stop PID SECONDS: SIGTERM, then SIGKILL after SECONDS; the exit status (or "killed") in STOP_STATUS.
-# Not in a subshell: only this shell can wait for its children.
-STOP_STATUS=""
-stop() {
-  local pid=$1 seconds=$2 deadline
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + seconds))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    STOP_STATUS=killed
-    return 0
-  fi
-  STOP_STATUS=0
-  wait "$pid" 2>/dev/null || STOP_STATUS=$?
-}
-
-cleanup() {
-  local rc=$? i
-  trap - EXIT INT TERM
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    if kill -0 "${PIDS[i]}" 2>/dev/null; then
-      stop "${PIDS[i]}" 10
-    fi
-  done
-  if ((rc != 0 && FAILED == 0)); then
-    fail "the script stopped unexpectedly (exit status $rc)"
-  fi
-  if [[ -n "$WORK" && -d "$WORK" ]]; then
-    if ((FAILED > 0)); then
-      for name in "${NAMES[@]}"; do
-        [[ -f "$WORK/$name.log" ]] || continue
-        printf '\n===== %s log (last 200 lines of %s) =====\n' "$name" "$WORK/$name.log"
-        tail -n 200 "$WORK/$name.log" || true
-      done
-      printf '\nwork folder kept: %s\n' "$WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
-  printf 'e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"
-  if ((FAILED > 0)); then exit 1; fi
-  exit 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+HARNESS_NAME=e2e
+# shellcheck source=scripts/harness.sh
+source "$ROOT/scripts/harness.sh"
 
 # req NAME URL [CURL ARGS...]: body in $WORK/NAME.body, headers in $WORK/NAME.headers, status in STATUS.
 STATUS=000
@@ -260,12 +156,7 @@ sse_first_is_completed() {
 # ---------------------------------------------------------------------------------------------------------
 # Build, tools, services
 
-if [[ "${SLUICE_E2E_SKIP_BUILD:-0}" != 1 ]]; then
-  # The same package and target selection as `cargo test --workspace`, so that after a test run no dependency
-  # is rebuilt with another feature set: this only links the binaries.
-  log "cargo build --workspace --bins --tests"
-  cargo build --workspace --bins --tests
-fi
+harness_build
 [[ -x "$SLUICE_BIN" ]] || die "no sluice binary at $SLUICE_BIN"
 [[ -x "$TESTKIT_BIN" ]] || die "no sluice-testkit binary at $TESTKIT_BIN"
 tools_ensure
@@ -290,10 +181,7 @@ BASE="http://127.0.0.1:$SLUICE_PORT"
 MAIL_API="http://127.0.0.1:$MAIL_WEB_PORT/api"
 
 # The run is hermetic: no configuration from the caller's environment.
-while IFS= read -r var; do
-  unset "$var"
-done < <(compgen -e | grep -E '^(SLUICE__|AWS_)' || true)
-unset SLUICE_CONFIG
+harness_hermetic_env
 
 start s3 "$TESTKIT_BIN" s3 --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_KEY" --secret-key "$S3_SECRET" \
   --bucket "$BUCKET" "$WORK/s3"
@@ -327,10 +215,7 @@ from = "sluice e2e <sluice@localhost>"
 workers = 2
 EOF
 
-start sluice env RUST_LOG="${RUST_LOG:-info}" "$SLUICE_BIN" serve --config "$WORK/sluice.toml"
-SLUICE_PID=${PIDS[-1]}
-tools_wait_http "$BASE/readyz" 60 "$SLUICE_PID" || die "sluice did not become ready (GET /readyz)"
-pass "sluice serve starts and GET /readyz answers 200"
+harness_start_sluice "$SLUICE_BIN" "$WORK/sluice.toml" "$BASE"
 
 # ---------------------------------------------------------------------------------------------------------
 # Upload two photos with a notice

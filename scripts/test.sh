@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Every test: the workspace's unit and integration tests, then the end-to-end run on the same debug build.
+# Every test: the workspace's unit and integration tests, then the end-to-end run and the browser test of the
+# web page on the same debug build.
 #
 #   scripts/test.sh
 #
 # cargo test builds the debug profile once; scripts/e2e.sh reuses it (its cargo build only links the binaries),
-# starts its own S3 server and SMTP catcher on 127.0.0.1, and stops them when done.
+# starts its own S3 server and SMTP catcher on 127.0.0.1, and stops them when done; scripts/browser.sh drives
+# the web page in headless Chromium against its own `sluice serve`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,3 +15,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/tools.sh >/dev/null
 cargo test --workspace
 scripts/e2e.sh
+scripts/browser.sh

@@ -2,11 +2,13 @@
 # Test tools for sluice's end-to-end run, kept in a cache folder outside the clone.
 #
 #   source scripts/tools.sh && tools_ensure     # from another script
-#   scripts/tools.sh                            # or run it: installs what is missing, prints the paths
+#   scripts/tools.sh                            # or run it: installs what is missing (browser tools too), prints the paths
 #
 # What it provides:
 #   - maildev 3 (an SMTP catcher with an HTTP inbox API), installed with npm into
 #     "$SLUICE_TOOLS_DIR/maildev" when missing; SLUICE_TOOLS_DIR defaults to ~/.cache/sluice-tools.
+#   - for the browser test (tools_ensure_browser): playwright-core (pinned, without its own browser download)
+#     in "$SLUICE_TOOLS_DIR/playwright", and Debian's chromium, installed with apt-get when missing.
 #   - jq, curl and poppler-utils (pdfinfo, pdftotext: the report tests read PDFs), installed with apt-get when
 #     missing (as root, or through sudo).
 #   - helpers for the scripts: tools_free_port, tools_wait_http.
@@ -21,6 +23,9 @@ SLUICE_TOOLS_DIR="${SLUICE_TOOLS_DIR:-${HOME}/.cache/sluice-tools}"
 MAILDEV_VERSION="3"
 MAILDEV_DIR="${SLUICE_TOOLS_DIR}/maildev"
 MAILDEV_BIN="${MAILDEV_DIR}/node_modules/.bin/maildev"
+PLAYWRIGHT_VERSION="1.65.1"
+PLAYWRIGHT_DIR="${SLUICE_TOOLS_DIR}/playwright"
+CHROMIUM_BIN="${CHROMIUM_BIN:-/usr/bin/chromium}"
 
 tools_log() {
   printf 'tools: %s\n' "$*" >&2
@@ -56,21 +61,39 @@ tools_ensure_commands() {
   fi
 }
 
+# tools_npm_install DIR PACKAGE@VERSION: installs an npm package into its own cache folder DIR.
+tools_npm_install() {
+  local dir=$1 package=$2
+  if ! command -v npm >/dev/null 2>&1; then
+    tools_log "npm is missing: ${package} needs Node.js 20 or later with npm (apt-get install nodejs npm)"
+    return 1
+  fi
+  tools_log "installing ${package} into ${dir}"
+  mkdir -p "$dir"
+  # A package.json of its own, so that npm installs here and not into a parent project.
+  [[ -f "$dir/package.json" ]] || printf '{ "private": true }\n' >"$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --loglevel=error "$package") >&2
+}
+
 # Installs maildev into the cache folder unless a working copy is already there.
 tools_ensure_maildev() {
   if [[ -x "$MAILDEV_BIN" ]] && "$MAILDEV_BIN" --version >/dev/null 2>&1; then
     return 0
   fi
-  if ! command -v npm >/dev/null 2>&1; then
-    tools_log "npm is missing: maildev needs Node.js 20 or later with npm (apt-get install nodejs npm)"
-    return 1
-  fi
-  tools_log "installing maildev@${MAILDEV_VERSION} into ${MAILDEV_DIR}"
-  mkdir -p "$MAILDEV_DIR"
-  # A package.json of its own, so that npm installs here and not into a parent project.
-  [[ -f "$MAILDEV_DIR/package.json" ]] || printf '{ "private": true }\n' >"$MAILDEV_DIR/package.json"
-  (cd "$MAILDEV_DIR" && npm install --no-audit --no-fund --loglevel=error "maildev@${MAILDEV_VERSION}") >&2
+  tools_npm_install "$MAILDEV_DIR" "maildev@${MAILDEV_VERSION}"
   "$MAILDEV_BIN" --version >/dev/null
+}
+
+# The browser test's tools: chromium from Debian and playwright-core (which drives it; its own browser
+# download is disabled: it would fail here, and Debian's chromium is the one used).
+tools_ensure_browser() {
+  [[ -x "$CHROMIUM_BIN" ]] || tools_apt_install chromium
+  local installed
+  installed=$(node -p 'require(process.argv[1] + "/node_modules/playwright-core/package.json").version' \
+    "$PLAYWRIGHT_DIR" 2>/dev/null) || installed=""
+  if [[ "$installed" != "$PLAYWRIGHT_VERSION" ]]; then
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 tools_npm_install "$PLAYWRIGHT_DIR" "playwright-core@${PLAYWRIGHT_VERSION}"
+  fi
 }
 
 # Everything the end-to-end run needs.
@@ -119,6 +142,9 @@ tools_wait_until() {
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   tools_ensure
+  tools_ensure_browser
   printf 'SLUICE_TOOLS_DIR=%s\nmaildev=%s (%s)\njq=%s\ncurl=%s\n' "$SLUICE_TOOLS_DIR" "$MAILDEV_BIN" \
     "$("$MAILDEV_BIN" --version)" "$(command -v jq)" "$(command -v curl)"
+  printf 'playwright-core=%s (%s)\nchromium=%s (%s)\n' "$PLAYWRIGHT_DIR" "$PLAYWRIGHT_VERSION" "$CHROMIUM_BIN" \
+    "$("$CHROMIUM_BIN" --version 2>/dev/null || echo '?')"
 fi

@@ -2,8 +2,9 @@
 //!
 //! This crate owns the v1 HTTP contract: `POST /v1/uploads` streams multipart files into object storage,
 //! stores the job record and answers `202 Accepted`; `GET /v1/jobs[/{id}[/events]]` serves job documents and
-//! their live server-sent events; `GET /v1/files/{key}` streams stored files; plus health, readiness,
-//! Prometheus metrics and the OpenAPI document with its interactive docs. [`ApiError`] is the only type that
+//! their live server-sent events; `GET /v1/files/{key}` streams stored files; `GET /v1/variants` lists the
+//! configured variants; plus health, readiness, Prometheus metrics, the OpenAPI document with its interactive
+//! docs, and a web page for people at `/` (embedded assets, no build step). [`ApiError`] is the only type that
 //! knows HTTP statuses. It holds no conversion or mail logic: it talks to the running
 //! [`sluice_pipeline::Pipeline`]. Entry points: [`GatewaySettings`], [`router`] and [`serve`].
 

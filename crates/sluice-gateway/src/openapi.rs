@@ -2,15 +2,15 @@ use utoipa::OpenApi;
 
 use crate::routes::{
     __path_create_upload, __path_get_file, __path_get_job, __path_healthz, __path_job_events, __path_list_jobs,
-    __path_metrics, __path_readyz, UploadForm,
+    __path_list_variants, __path_metrics, __path_readyz, UploadForm, VariantList,
 };
 
 /// The OpenAPI 3 document of the v1 API, served at `/openapi.json` and browsed at `/docs`.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "sluice", description = "Asynchronous upload-and-conversion pipeline: upload files, get 202 Accepted with a job, follow it, download the outputs."),
-    paths(create_upload, get_job, list_jobs, job_events, get_file, healthz, readyz, metrics),
-    components(schemas(UploadForm, crate::JobDocument, crate::JobList, crate::error::ErrorBody, sluice_core::Problem)),
+    paths(create_upload, list_variants, get_job, list_jobs, job_events, get_file, healthz, readyz, metrics),
+    components(schemas(UploadForm, VariantList, crate::JobDocument, crate::JobList, crate::error::ErrorBody, sluice_core::Problem)),
     tags(
         (name = "uploads", description = "Send files"),
         (name = "jobs", description = "Follow jobs"),

@@ -4,6 +4,8 @@ mod files;
 mod health;
 mod jobs;
 mod uploads;
+mod variants;
+mod web;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ pub(crate) use files::__path_get_file;
 pub(crate) use health::{__path_healthz, __path_metrics, __path_readyz};
 pub(crate) use jobs::{__path_get_job, __path_job_events, __path_list_jobs};
 pub(crate) use uploads::{__path_create_upload, UploadForm};
+pub(crate) use variants::{__path_list_variants, VariantList};
 
 /// Room for multipart framing and text fields on top of `server.max_upload_bytes`.
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
@@ -38,6 +41,9 @@ pub(crate) fn routes(state: AppState, timeout: Duration) -> Router {
         .route("/v1/jobs", get(jobs::list_jobs))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/files/{*key}", get(files::get_file))
+        .route("/v1/variants", get(variants::list_variants))
+        .route("/", get(web::index))
+        .route("/assets/{name}", get(web::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

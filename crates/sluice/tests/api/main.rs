@@ -10,3 +10,4 @@ mod files;
 mod pipeline;
 mod reports;
 mod uploads;
+mod web;
