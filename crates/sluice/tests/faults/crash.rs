@@ -24,7 +24,7 @@ const KILL_WINDOW_MS: u64 = 1200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_at_random_moments_loses_no_job() {
     let mail = MailCatcher::start().await.unwrap();
-    let mut sluice = Sluice::new(&mail.smtp_url(), &[("SLUICE__PIPELINE__WORKERS", "2")]);
+    let mut sluice = Sluice::new(Some(&mail.smtp_url()), &[("SLUICE__PIPELINE__WORKERS", "2")]);
     let http = client();
     let base = sluice.base();
     let mut accepted: Vec<String> = Vec::new();
@@ -80,12 +80,17 @@ async fn kill_nine_at_random_moments_loses_no_job() {
 
     // Outputs: exactly the listed ones, one per file and variant, under their deterministic keys.
     let storage = sluice.storage();
+    let mut staging_files = 0;
     for (id, doc) in &docs {
         for file in doc["files"].as_array().unwrap() {
             assert_eq!(file["state"], "converted", "job {id}: {file}");
             assert_eq!(file["outputs"].as_array().unwrap().len(), VARIANTS, "job {id}: {file}");
         }
-        let on_disk: Vec<String> = stored(&storage, &format!("outputs/{id}"));
+        // A kill mid-write can leave object_store's staging file (`name#n`, never listed nor served) beside
+        // the object; it is counted, not compared.
+        let (staging, on_disk): (Vec<String>, Vec<String>) =
+            stored(&storage, &format!("outputs/{id}")).into_iter().partition(|key| key.contains('#'));
+        staging_files += staging.len();
         assert_eq!(on_disk, listed_outputs(doc), "job {id}: stored outputs differ from the document");
     }
 
@@ -140,7 +145,7 @@ async fn kill_nine_at_random_moments_loses_no_job() {
         "kill -9 loop: {ROUNDS} rounds, {} uploads, {} accepted and all completed and mailed, {refused} refused \
          (503), {cut_off} not answered (refused or cut by the kill), {duplicates} duplicate notice(s), {unseen} \
          job(s) stored before a kill that cut off their 202, {resumed} job(s) resumed by the \
-         last start, {swept} cut-short upload(s) swept, {} start(s)",
+         last start, {swept} cut-short upload(s) swept, {staging_files} staging file(s) left by kills mid-write, {} start(s)",
         ROUNDS * UPLOADS_PER_ROUND,
         accepted.len(),
         sluice.starts
@@ -149,9 +154,7 @@ async fn kill_nine_at_random_moments_loses_no_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_cut_short_by_a_kill_is_swept_on_restart() {
-    let mut sluice = Sluice::new("file:///dev/null", &[("SLUICE__SERVER__UPLOAD_IDLE_TIMEOUT_SECS", "60")]);
-    let outbox = format!("file://{}", sluice.dir.path().join("outbox").display());
-    sluice.env.push(("SLUICE__MAIL__URL".into(), outbox));
+    let mut sluice = Sluice::new(None, &[("SLUICE__SERVER__UPLOAD_IDLE_TIMEOUT_SECS", "60")]);
     sluice.start().await;
     // A first file sent whole (so it is stored), a second one that stalls: no record, no 202 yet.
     let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n".to_vec();

@@ -12,7 +12,7 @@ use crate::helpers::{Sluice, answer, client, code, get_json, metric, png, slow_f
 async fn sigterm_drains_in_flight_work_and_refuses_new_uploads() {
     let mail = MailCatcher::start().await.unwrap();
     let mut sluice = Sluice::new(
-        &mail.smtp_url(),
+        Some(&mail.smtp_url()),
         &[("SLUICE__PIPELINE__WORKERS", "1"), ("SLUICE__PIPELINE__MAIL_ATTEMPTS", "200")],
     );
     sluice.start().await;

@@ -33,9 +33,12 @@ pub struct Sluice {
 
 impl Sluice {
     /// A service storing in its temp folder (unless `env` names another `storage.url`), mailing to
-    /// `mail_url`, with fast retries; `env` adds or overrides `SLUICE__…` variables.
-    pub fn new(mail_url: &str, env: &[(&str, &str)]) -> Self {
+    /// `mail_url` (`None`: `.eml` files in its temp folder), with fast retries; `env` adds or overrides
+    /// `SLUICE__…` variables.
+    pub fn new(mail_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let outbox = format!("file://{}", dir.path().join("outbox").display());
+        let mail_url = mail_url.unwrap_or(&outbox);
         std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut vars: Vec<(String, String)> = vec![

@@ -5,19 +5,11 @@ use std::time::Duration;
 
 use crate::helpers::{Sluice, answer, client, code, png, settled, slow_files, upload, wait_all};
 
-fn outbox_env(sluice: &mut Sluice) {
-    let outbox = format!("file://{}", sluice.dir.path().join("outbox").display());
-    sluice.env.push(("SLUICE__MAIL__URL".into(), outbox));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_503_and_drops_nothing() {
     // One worker takes two jobs off a queue of one: the fourth upload finds no place.
-    let mut sluice = Sluice::new(
-        "file:///dev/null",
-        &[("SLUICE__PIPELINE__WORKERS", "1"), ("SLUICE__PIPELINE__QUEUE_CAPACITY", "1")],
-    );
-    outbox_env(&mut sluice);
+    let mut sluice =
+        Sluice::new(None, &[("SLUICE__PIPELINE__WORKERS", "1"), ("SLUICE__PIPELINE__QUEUE_CAPACITY", "1")]);
     sluice.start().await;
     let http = client();
     let base = sluice.base();
@@ -49,11 +41,8 @@ async fn full_queue_answers_503_and_drops_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_wall_time_is_bounded_and_the_worker_goes_on() {
-    let mut sluice = Sluice::new(
-        "file:///dev/null",
-        &[("SLUICE__PIPELINE__WORKERS", "1"), ("SLUICE__PIPELINE__JOB_TIMEOUT_SECS", "1")],
-    );
-    outbox_env(&mut sluice);
+    let mut sluice =
+        Sluice::new(None, &[("SLUICE__PIPELINE__WORKERS", "1"), ("SLUICE__PIPELINE__JOB_TIMEOUT_SECS", "1")]);
     sluice.start().await;
     let http = client();
     let base = sluice.base();

@@ -25,7 +25,7 @@ async fn wait_metric(sluice: &Sluice, sample: &str, at_least: f64) -> f64 {
 async fn smtp_outage_is_retried_and_never_costs_the_conversion() {
     let mail = MailCatcher::start().await.unwrap();
     // Enough attempts to outlast the outage below (about 40 × 0.4 s).
-    let mut sluice = Sluice::new(&mail.smtp_url(), &[("SLUICE__PIPELINE__MAIL_ATTEMPTS", "40")]);
+    let mut sluice = Sluice::new(Some(&mail.smtp_url()), &[("SLUICE__PIPELINE__MAIL_ATTEMPTS", "40")]);
     sluice.start().await;
     let http = client();
     let base = sluice.base();
@@ -79,7 +79,7 @@ async fn smtp_outage_is_retried_and_never_costs_the_conversion() {
 async fn smtp_5xx_is_permanent_and_not_retried() {
     // The catcher demands authentication that sluice does not offer: 530, a permanent answer.
     let mail = MailCatcher::start_with(&["--incoming-user", "someone", "--incoming-pass", "secret"]).await.unwrap();
-    let mut sluice = Sluice::new(&mail.smtp_url(), &[("SLUICE__PIPELINE__MAIL_ATTEMPTS", "5")]);
+    let mut sluice = Sluice::new(Some(&mail.smtp_url()), &[("SLUICE__PIPELINE__MAIL_ATTEMPTS", "5")]);
     sluice.start().await;
     let http = client();
     let base = sluice.base();
@@ -111,9 +111,7 @@ async fn s3_outage_gets_503_at_upload_and_retries_in_conversion() {
         ("SLUICE__PIPELINE__STORAGE_ATTEMPTS", "60".to_owned()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
-    let mut sluice = Sluice::new("file:///dev/null", &env);
-    let outbox = format!("file://{}", sluice.dir.path().join("outbox").display());
-    sluice.env.push(("SLUICE__MAIL__URL".into(), outbox));
+    let mut sluice = Sluice::new(None, &env);
     sluice.start().await;
     let http = client();
     let base = sluice.base();
