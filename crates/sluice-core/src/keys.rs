@@ -32,6 +32,14 @@ pub fn job_of_record(key: &str) -> Option<JobId> {
     key.strip_prefix(JOBS_PREFIX)?.strip_suffix(".json")?.parse().ok()
 }
 
+/// Prefix of uploaded originals.
+pub const ORIGINALS_PREFIX: &str = "originals/";
+
+/// The job id an original's key names, if it is one (`originals/{job}/…`).
+pub fn job_of_original(key: &str) -> Option<JobId> {
+    key.strip_prefix(ORIGINALS_PREFIX)?.split('/').next()?.parse().ok()
+}
+
 /// The prefixes under which a job's data lives, for clean-up.
 pub fn job_prefixes(job: JobId) -> [String; 3] {
     [format!("originals/{job}/"), format!("outputs/{job}/"), format!("reports/{job}/")]

@@ -12,16 +12,15 @@ mod document;
 mod error;
 mod openapi;
 mod routes;
+mod serve;
 mod settings;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Request};
 use sluice_pipeline::Pipeline;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -31,6 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use document::{FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use serve::serve;
 pub use settings::GatewaySettings;
 
 /// What every handler can reach.
@@ -65,17 +65,4 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// Serves `state` on `listener` until `shutdown` completes, then stops taking connections and lets open
-/// requests finish (event streams are ended through the state's closing token).
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -22,6 +22,8 @@ pub struct GatewaySettings {
     pub upload_idle_timeout_secs: u64,
     /// Longest `Prefer: wait=N` honoured.
     pub max_wait_secs: u64,
+    /// Time a connection gets to send a complete request head; a slower client (slowloris) is disconnected.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for GatewaySettings {
@@ -35,6 +37,7 @@ impl Default for GatewaySettings {
             request_timeout_secs: 30,
             upload_idle_timeout_secs: 30,
             max_wait_secs: 60,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -56,8 +59,12 @@ impl GatewaySettings {
                 "server.max_concurrent_uploads and server.max_concurrent_requests must be at least 1".to_owned()
             );
         }
-        if self.request_timeout_secs == 0 || self.upload_idle_timeout_secs == 0 {
-            return Err("server.request_timeout_secs and server.upload_idle_timeout_secs must be at least 1".to_owned());
+        if self.request_timeout_secs == 0 || self.upload_idle_timeout_secs == 0 || self.header_read_timeout_secs == 0 {
+            return Err(
+                "server.request_timeout_secs, server.upload_idle_timeout_secs and server.header_read_timeout_secs \
+                 must be at least 1"
+                    .to_owned(),
+            );
         }
         Ok(())
     }

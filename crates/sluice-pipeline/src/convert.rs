@@ -115,7 +115,19 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
             .collect();
 
         let mut failure = None;
-        while let Some((index, outcome)) = conversions.next().await {
+        // The job's wall time is bounded: when the deadline passes, the files still unconverted are rejected
+        // (their conversions are dropped; a blocking conversion already running keeps its CPU permit until
+        // it returns or reaches `file_timeout_secs`).
+        let job_timeout = Duration::from_secs(shared.settings.job_timeout_secs);
+        let deadline = tokio::time::Instant::now() + job_timeout;
+        loop {
+            let Ok(next) = tokio::time::timeout_at(deadline, conversions.next()).await else {
+                drop(conversions);
+                reject_unfinished(&mut record, job_timeout);
+                shared.publish(JobEventKind::File, &record);
+                break;
+            };
+            let Some((index, outcome)) = next else { break };
             let Some(file) = record.files.iter_mut().find(|file| file.index == index) else { continue };
             match outcome {
                 FileOutcome::Converted(outputs) => {
@@ -166,6 +178,22 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
     }
 }
 
+/// Rejects every file of `record` still pending when the job's wall time ran out.
+fn reject_unfinished(record: &mut sluice_core::JobRecord, limit: Duration) {
+    let mut rejected = 0;
+    for file in record.files.iter_mut().filter(|file| file.state == FileState::Pending) {
+        file.state = FileState::Rejected;
+        file.outputs.clear();
+        file.error = Some(Problem::new(
+            "job_timeout",
+            format!("the job ran longer than {} s before this file was converted", limit.as_secs()),
+        ));
+        rejected += 1;
+    }
+    record.updated_at = now();
+    tracing::warn!(rejected, limit_secs = limit.as_secs(), "job wall time ran out; unfinished files rejected");
+}
+
 /// One output made from a file, before it is written.
 struct Product {
     name: String,
@@ -191,6 +219,16 @@ async fn convert_file(
         return FileOutcome::Rejected(Problem::new(
             "unsupported_type",
             format!("{} files are not converted; sluice converts {CONVERTED_KINDS}", file.media.mime()),
+        ));
+    }
+    // An image is read whole into memory for decoding: a larger one is rejected unread, so that
+    // `workers × max_original_bytes` bounds what conversions hold. Tables are streamed, bounded by the
+    // report limits instead.
+    let max_bytes = shared.settings.max_original_bytes;
+    if file.media.is_image() && file.bytes > max_bytes {
+        return FileOutcome::Rejected(Problem::new(
+            "file_too_large",
+            format!("the file has {} bytes; files over {max_bytes} bytes are not converted", file.bytes),
         ));
     }
     let started = Instant::now();

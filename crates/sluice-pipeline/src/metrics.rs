@@ -50,7 +50,8 @@ pub struct Metrics {
     files_rejected: AtomicU64,
     mail_sent: AtomicU64,
     mail_failed: AtomicU64,
-    retries: AtomicU64,
+    storage_retries: AtomicU64,
+    mail_retries: AtomicU64,
     conversion: Histogram,
     mail: Histogram,
 }
@@ -88,8 +89,12 @@ impl Metrics {
         self.mail.observe(elapsed);
     }
 
-    pub(crate) fn retried(&self, times: u32) {
-        self.retries.fetch_add(u64::from(times), Ordering::Relaxed);
+    pub(crate) fn storage_retried(&self) {
+        self.storage_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn mail_retried(&self) {
+        self.mail_retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition, with the queue depths passed in by the caller.
@@ -139,7 +144,15 @@ impl Metrics {
             "Completion notices by outcome.",
             &[("{outcome=\"sent\"}", load(&self.mail_sent)), ("{outcome=\"failed\"}", load(&self.mail_failed))],
         );
-        family("sluice_retries_total", "counter", "Retried storage and mail operations.", &[("", load(&self.retries))]);
+        family(
+            "sluice_retries_total",
+            "counter",
+            "Retries of storage and mail operations after errors that can pass, counted as they happen.",
+            &[
+                ("{operation=\"storage\"}", load(&self.storage_retries)),
+                ("{operation=\"mail\"}", load(&self.mail_retries)),
+            ],
+        );
         family(
             "sluice_queue_depth",
             "gauge",

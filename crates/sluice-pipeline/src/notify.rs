@@ -61,12 +61,21 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
     }
     let started = Instant::now();
     let links = &shared.links;
+    let mut retries = 0;
     let result = match Notice::for_job(&record, &links.job_url(id), &|key| links.file_url(key)) {
         Ok(notice) => shared
             .mail_backoff()
-            .run("send notice", || shared.mailer.send(&notice), |error| !error.is_permanent())
+            .run_observed(
+                "send notice",
+                || shared.mailer.send(&notice),
+                |error| !error.is_permanent(),
+                |_| {
+                    retries += 1;
+                    shared.metrics.mail_retried();
+                },
+            )
             .await
-            .map(|()| 1)
+            .map(|()| retries + 1)
             .map_err(|(error, attempts)| (Problem::new(error.code(), error_chain(&error)), attempts)),
         Err(error) => Err((Problem::new(error.code(), error_chain(&error)), 1)),
     };
@@ -81,7 +90,6 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
         }
         Err((problem, attempts)) => {
             notification.attempts += attempts;
-            shared.metrics.retried(attempts.saturating_sub(1));
             tracing::error!(code = %problem.code, message = %problem.message, attempts, "notice failed");
             notification.state = NotificationState::Failed;
             notification.error = Some(problem);

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sluice_convert::ConvertSettings;
-use sluice_core::{JobEvent, JobEventKind, JobId, JobRecord, JobState};
+use sluice_core::{JobEvent, JobEventKind, JobId, JobRecord, JobState, keys};
 use sluice_notify::Mailer;
 use sluice_storage::{Blobs, Journal, StoreError};
 use time::OffsetDateTime;
@@ -74,10 +74,10 @@ impl Shared {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        self.storage_backoff().run(what, op, StoreError::is_transient).await.map_err(|(error, attempts)| {
-            self.metrics.retried(attempts.saturating_sub(1));
-            error
-        })
+        self.storage_backoff()
+            .run_observed(what, op, StoreError::is_transient, |_| self.metrics.storage_retried())
+            .await
+            .map_err(|(error, _attempts)| error)
     }
 
     /// Saves a record, retrying while storage recovers.
@@ -189,6 +189,8 @@ impl Pipeline {
         let convert_jobs = TaskTracker::new();
 
         tracing::info!(workers, queue_capacity = capacity, "pipeline starting");
+        let (recovery, recovery_convert, recovery_notify) =
+            (Arc::clone(&shared), convert_tx.clone(), notify_tx.clone());
         shared.spawn(
             "convert-stage",
             convert::run(Arc::clone(&shared), convert_rx, convert_tx.clone(), notify_tx.clone(), convert_jobs.clone())
@@ -199,7 +201,13 @@ impl Pipeline {
             notify::run(Arc::clone(&shared), notify_rx, notify_tx.clone(), notify_stop.clone())
                 .instrument(tracing::info_span!("notify_stage")),
         );
-        shared.spawn("recovery", recover(Arc::clone(&shared), convert_tx.clone(), notify_tx.clone()));
+        // Any job id created from now on sorts after this one (UUIDv7): originals of an older id with no
+        // record belong to an upload a crash cut short, before its 202.
+        let started = JobId::new();
+        shared.spawn("recovery", async move {
+            recover(Arc::clone(&recovery), recovery_convert, recovery_notify).await;
+            sweep_orphans(&recovery, started).await;
+        });
 
         Self { shared, convert_tx, notify_tx, accepting: Arc::new(AtomicBool::new(true)), notify_stop, convert_jobs }
     }
@@ -323,6 +331,45 @@ async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx
     }
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished jobs");
+    }
+}
+
+/// Removes the stored files of uploads that a crash (kill -9, power loss) cut short before their job record
+/// was written: they were never acknowledged, and nothing else would ever delete them. Only ids older than
+/// `started` are considered, so uploads being received by this process are left alone.
+async fn sweep_orphans(shared: &Shared, started: JobId) {
+    let listed = shared.with_storage_retries("list originals", || shared.blobs.list_keys(keys::ORIGINALS_PREFIX)).await;
+    let keys = match listed {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot list originals; the sweep of cut-short uploads waits for the next start");
+            return;
+        }
+    };
+    let candidates: std::collections::BTreeSet<JobId> =
+        keys.iter().filter_map(|key| keys::job_of_original(key)).filter(|id| *id < started).collect();
+    let mut removed = 0u64;
+    for id in candidates {
+        if shared.stopping.is_cancelled() {
+            break;
+        }
+        match shared.journal.load(id).await {
+            Ok(None) => {}
+            Ok(Some(_)) => continue,
+            Err(error) => {
+                tracing::warn!(job_id = %id, error = %error, "cannot check a job record; its files are kept");
+                continue;
+            }
+        }
+        for prefix in keys::job_prefixes(id) {
+            if let Err(error) = shared.blobs.delete_prefix(&prefix).await {
+                tracing::warn!(job_id = %id, error = %error, "cannot remove a cut-short upload's files");
+            }
+        }
+        removed += 1;
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed the files of uploads cut short by a crash");
     }
 }
 

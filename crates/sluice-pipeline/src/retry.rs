@@ -25,11 +25,23 @@ impl Backoff {
 
     /// Runs `op` until it succeeds, fails permanently (`is_transient` says no), or runs out of attempts.
     /// Returns the last error and the number of attempts made.
-    pub async fn run<T, E, F, Fut>(
+    pub async fn run<T, E, F, Fut>(&self, what: &str, op: F, is_transient: impl Fn(&E) -> bool) -> Result<T, (E, u32)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        self.run_observed(what, op, is_transient, |_| {}).await
+    }
+
+    /// Like [`Backoff::run`], calling `on_retry(attempt)` before each wait, so retries can be counted as
+    /// they happen (an outage shows in the metrics while it lasts, and a success after retries counts too).
+    pub async fn run_observed<T, E, F, Fut>(
         &self,
         what: &str,
         mut op: F,
         is_transient: impl Fn(&E) -> bool,
+        mut on_retry: impl FnMut(u32),
     ) -> Result<T, (E, u32)>
     where
         F: FnMut() -> Fut,
@@ -43,6 +55,7 @@ impl Backoff {
                 Err(error) if attempt < self.attempts && is_transient(&error) => {
                     let wait = self.delay(attempt);
                     tracing::warn!(%error, attempt, wait_ms = wait.as_millis() as u64, "{what} failed; retrying");
+                    on_retry(attempt);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

@@ -11,6 +11,11 @@ pub struct PipelineSettings {
     pub workers: usize,
     /// Longest time one file's conversion may take before the file is rejected.
     pub file_timeout_secs: u64,
+    /// Longest time one run of a job may convert; files still unconverted then are rejected (`job_timeout`).
+    pub job_timeout_secs: u64,
+    /// Largest original converted; a larger one is rejected (`file_too_large`) without being read, so that
+    /// conversions hold at most `workers` originals of this size in memory.
+    pub max_original_bytes: u64,
     /// Attempts for a storage operation that fails in a way that can pass.
     pub storage_attempts: u32,
     /// Attempts to deliver a completion notice.
@@ -29,6 +34,8 @@ impl Default for PipelineSettings {
             queue_capacity: 1024,
             workers: 0,
             file_timeout_secs: 120,
+            job_timeout_secs: 600,
+            max_original_bytes: 256 * 1024 * 1024,
             storage_attempts: 5,
             mail_attempts: 5,
             retry_base_ms: 500,
@@ -52,8 +59,8 @@ impl PipelineSettings {
         if self.storage_attempts == 0 || self.mail_attempts == 0 {
             return Err("pipeline.storage_attempts and pipeline.mail_attempts must be at least 1".to_owned());
         }
-        if self.file_timeout_secs == 0 {
-            return Err("pipeline.file_timeout_secs must be at least 1".to_owned());
+        if self.file_timeout_secs == 0 || self.job_timeout_secs == 0 {
+            return Err("pipeline.file_timeout_secs and pipeline.job_timeout_secs must be at least 1".to_owned());
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -20,15 +21,20 @@ pub const REGION: &str = "us-east-1";
 const BUCKET: &str = "sluice-test";
 const ACCESS_KEY: &str = "sluice-test-access";
 const SECRET_KEY: &str = "sluice-test-secret-key-0123456789";
+/// Binds tried (100 ms apart) when restarting on the same port.
+const REBIND_ATTEMPTS: u32 = 50;
 
 /// An S3 server on `127.0.0.1:<free port>` in the current Tokio runtime, storing objects as plain files in
 /// a temp folder, with one empty bucket. Requests must be signed (SigV4) with [`S3Server::access_key`] and
 /// [`S3Server::secret_key`]. The server stops, open connections included, when this is dropped.
+///
+/// [`S3Server::stop`] and [`S3Server::restart`] take it down and bring it back on the same port with the same
+/// objects, as an outage of a real S3 would.
 #[derive(Debug)]
 pub struct S3Server {
     addr: SocketAddr,
     dir: TempDir,
-    task: JoinHandle<()>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl S3Server {
@@ -43,7 +49,46 @@ impl S3Server {
             TcpListener::bind(("127.0.0.1", 0)).await.map_err(KitError::io("binding the S3 server to 127.0.0.1"))?;
         let addr = listener.local_addr().map_err(KitError::io("reading the S3 server's address"))?;
         let task = tokio::spawn(serve(listener, service, std::future::pending()));
-        Ok(S3Server { addr, dir, task })
+        Ok(S3Server { addr, dir, task: Mutex::new(Some(task)) })
+    }
+
+    /// Takes the server down: the port is closed and open connections are dropped. The objects stay.
+    /// Does nothing when it is stopped already.
+    pub async fn stop(&self) {
+        let task = self.lock_task().take();
+        if let Some(task) = task {
+            task.abort();
+            // Wait until the task is gone, so its listener is closed when this returns.
+            let _ = task.await;
+        }
+    }
+
+    /// Stops the server if it runs and serves the same folder on the same port again. Binding is retried for
+    /// a few seconds, as the port may linger briefly after the stop.
+    pub async fn restart(&self) -> Result<(), KitError> {
+        self.stop().await;
+        let service = s3_service(self.dir.path(), ACCESS_KEY, SECRET_KEY, BUCKET)?;
+        let mut attempts = 0;
+        let listener = loop {
+            attempts += 1;
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if attempts >= REBIND_ATTEMPTS => {
+                    return Err(KitError::Io {
+                        what: format!("binding the S3 server to {} again", self.addr),
+                        source: error,
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        *self.lock_task() = Some(tokio::spawn(serve(listener, service, std::future::pending())));
+        Ok(())
+    }
+
+    fn lock_task(&self) -> MutexGuard<'_, Option<JoinHandle<()>>> {
+        // A panic while holding the lock cannot leave the Option inconsistent.
+        self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT` (path-style requests).
@@ -80,7 +125,9 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         // Dropping the serve future drops its JoinSet, which aborts every open connection.
-        self.task.abort();
+        if let Some(task) = self.lock_task().take() {
+            task.abort();
+        }
     }
 }
 

@@ -64,3 +64,21 @@ async fn the_server_stops_on_drop() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(tokio::net::TcpStream::connect(&addr).await.is_err(), "still listening after drop");
 }
+
+#[tokio::test]
+async fn stop_and_restart_keep_the_port_and_the_objects() {
+    let server = S3Server::start().await.unwrap();
+    let endpoint = server.endpoint();
+    let store = client(&server, server.secret_key());
+    let path = Path::from("jobs/kept.json");
+    store.put(&path, b"{}".to_vec().into()).await.unwrap();
+
+    server.stop().await;
+    let port = endpoint.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the port still answers after stop");
+
+    server.restart().await.unwrap();
+    assert_eq!(server.endpoint(), endpoint);
+    let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"{}");
+}

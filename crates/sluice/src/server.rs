@@ -58,8 +58,9 @@ impl Server {
         self.listener.local_addr().context("listening socket has no address")
     }
 
-    /// Serves until `shutdown` completes, then stops taking uploads and connections, lets in-flight work
-    /// finish within `pipeline.shutdown_grace_secs`, and returns. Unfinished work resumes on the next start.
+    /// Serves until `shutdown` completes, then stops taking uploads (503 `shutting_down`), lets in-flight
+    /// work finish within `pipeline.shutdown_grace_secs`, closes the listener and returns. Unfinished work
+    /// resumes on the next start.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, pipeline, state, closing } = self;
         let address = listener.local_addr().context("listening socket has no address")?;
@@ -80,9 +81,11 @@ impl Server {
                 };
             }
         }
+        // The listener stays open while the pipeline drains: uploads meanwhile get 503 `shutting_down` with
+        // `Retry-After` (not a refused connection), and job documents and event streams keep answering.
         tracing::info!("shutting down: no new uploads; finishing in-flight work");
-        closing.cancel();
         pipeline.shutdown().await;
+        closing.cancel();
         match tokio::time::timeout(Duration::from_secs(5), server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(error))) => tracing::warn!(error = %error, "HTTP server ended with an error"),
