@@ -68,3 +68,15 @@ impl Default for Templates {
         Self::embedded()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_templates_pass_the_checks_a_loaded_folder_gets() {
+        // `config/templates` is both the built-in default and the folder loaded at start-up from the repository.
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/templates");
+        assert_eq!(Templates::load(Some(&folder)).unwrap(), Templates::embedded());
+    }
+}

@@ -353,10 +353,13 @@ async fn receive_file(
                 None => ended = true,
             }
         }
-        media = sluice_report::looks_like_tabular(&head, &name, &declared).map(|kind| match kind {
-            TabularKind::Csv => MediaType::Csv,
-            TabularKind::Json => MediaType::Json,
-        });
+        media = sluice_report::looks_like_tabular(&head, &name, &declared)
+            .map(|kind| match kind {
+                TabularKind::Csv => MediaType::Csv,
+                TabularKind::Json => MediaType::Json,
+            })
+            // Named as a table but not reading as one (Latin-1 bytes, say): the report names the bad line.
+            .or_else(|| (!head.is_empty()).then(|| table_named(&name)).flatten());
     }
     let head = head.freeze();
     let problem = match media {
@@ -442,6 +445,16 @@ fn nothing_convertible(files: &[FileRecord]) -> ApiError {
     };
     let detail = first.map(|(file, problem)| format!("{}: {}", file.name, problem.message)).unwrap_or_default();
     ApiError::new(status, code, format!("no file of this upload can be converted ({detail}); nothing was stored"))
+}
+
+/// The table type a file name's extension claims (`.csv`, `.tsv`, `.json`), if any.
+fn table_named(name: &str) -> Option<MediaType> {
+    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "csv" | "tsv" => Some(MediaType::Csv),
+        "json" => Some(MediaType::Json),
+        _ => None,
+    }
 }
 
 /// Whether the client called the file an image, by its name's extension or its declared type.
