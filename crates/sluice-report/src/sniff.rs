@@ -12,6 +12,16 @@ pub enum TabularKind {
     Json,
 }
 
+impl TabularKind {
+    /// The media type an input of this kind is stored and served as.
+    pub fn media(self) -> sluice_core::MediaType {
+        match self {
+            Self::Csv => sluice_core::MediaType::Csv,
+            Self::Json => sluice_core::MediaType::Json,
+        }
+    }
+}
+
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 const IMAGE_EXTENSIONS: &[&str] =
     &["jpg", "jpeg", "png", "gif", "webp", "avif", "bmp", "tif", "tiff", "heic", "heif", "svg", "ico", "jxl"];

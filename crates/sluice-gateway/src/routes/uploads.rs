@@ -354,10 +354,7 @@ async fn receive_file(
             }
         }
         media = sluice_report::looks_like_tabular(&head, &name, &declared)
-            .map(|kind| match kind {
-                TabularKind::Csv => MediaType::Csv,
-                TabularKind::Json => MediaType::Json,
-            })
+            .map(TabularKind::media)
             // Named as a table but not reading as one (Latin-1 bytes, say): the report names the bad line.
             .or_else(|| (!head.is_empty()).then(|| table_named(&name)).flatten());
     }

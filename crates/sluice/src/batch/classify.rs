@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use sluice_core::{MediaType, Problem};
-use sluice_report::{TabularKind, looks_like_tabular};
+use sluice_report::looks_like_tabular;
 
 /// Bytes read to decide a file's type (an image needs a few; a table needs a few records).
 pub const SNIFF_LEN: usize = 8 * 1024;
@@ -46,10 +46,7 @@ pub fn classify(head: &[u8], name: &OsStr) -> Result<Handler, NotConverted> {
         return Ok(Handler::Image(media));
     }
     if let Some(kind) = looks_like_tabular(head, &name.to_string_lossy(), "") {
-        return Ok(Handler::Report(match kind {
-            TabularKind::Csv => MediaType::Csv,
-            TabularKind::Json => MediaType::Json,
-        }));
+        return Ok(Handler::Report(kind.media()));
     }
     let named_as_image = Path::new(name)
         .extension()
