@@ -14,9 +14,11 @@ mod notify;
 mod pipeline;
 mod retry;
 mod settings;
+mod signing;
 
 pub use links::Links;
 pub use metrics::Metrics;
 pub use pipeline::{Pipeline, PipelineParts, QueueFull, QueueSlot};
 pub use retry::Backoff;
 pub use settings::PipelineSettings;
+pub use signing::{EXPIRES_PARAM, LinkError, LinkSigner, SIGNATURE_PARAM, signature_params};
