@@ -128,7 +128,7 @@ impl JobDocument {
                 error: record.notification.error.clone(),
             },
             error: record.error.clone(),
-            links: JobLinks { events: format!("{job_path}/events"), self_: job_path },
+            links: JobLinks { events: links.job_events_path(record.id), self_: job_path },
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401.
+    challenge: Option<&'static str>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,7 +35,22 @@ pub(crate) struct ErrorDetail {
 impl ApiError {
     /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, challenge: None }
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer`: no valid token; `challenge` is the header's value.
+    pub fn unauthorized(challenge: &'static str, message: impl Into<String>) -> Self {
+        Self { challenge: Some(challenge), ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message) }
+    }
+
+    /// Any status with `Retry-After`: try again in `retry_after_secs` seconds (429, 409, 503).
+    pub fn retry_later(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        Self { retry_after: Some(retry_after_secs), ..Self::new(status, code, message) }
     }
 
     /// 400: the request is malformed or names something invalid.
@@ -48,7 +65,7 @@ impl ApiError {
 
     /// 503 with `Retry-After`: try again later.
     pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after_secs: u64) -> Self {
-        Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
+        Self::retry_later(StatusCode::SERVICE_UNAVAILABLE, code, message, retry_after_secs)
     }
 
     /// 500: something failed inside; the cause is logged here and not shown to the client.
@@ -88,6 +105,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

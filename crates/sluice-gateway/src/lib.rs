@@ -8,9 +8,12 @@
 //! knows HTTP statuses. It holds no conversion or mail logic: it talks to the running
 //! [`sluice_pipeline::Pipeline`]. Entry points: [`GatewaySettings`], [`router`] and [`serve`].
 
+mod access;
 mod document;
 mod error;
+mod idempotency;
 mod openapi;
+mod rate_limit;
 mod routes;
 mod serve;
 mod settings;
@@ -31,7 +34,7 @@ pub use document::{FileDocument, JobDocument, JobLinks, JobList, NotificationDoc
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use serve::serve;
-pub use settings::GatewaySettings;
+pub use settings::{GatewaySettings, RateLimitSettings, Secret};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -42,13 +45,19 @@ pub struct AppState {
     pub(crate) uploads: Arc<Semaphore>,
     /// Cancelled at shutdown, so long-lived event streams end and the server can drain.
     pub(crate) closing: CancellationToken,
+    /// The API tokens (empty: the API is open).
+    pub(crate) tokens: access::Tokens,
+    /// The per-client limit on uploads, when configured.
+    pub(crate) upload_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 impl AppState {
     /// The state for a gateway in front of `pipeline`.
     pub fn new(pipeline: Pipeline, settings: GatewaySettings, closing: CancellationToken) -> Self {
         let uploads = Arc::new(Semaphore::new(settings.max_concurrent_uploads));
-        Self { pipeline, settings: Arc::new(settings), uploads, closing }
+        let tokens = access::Tokens::new(&settings.api_tokens);
+        let upload_limiter = rate_limit::RateLimiter::from_settings(&settings.rate_limit).map(Arc::new);
+        Self { pipeline, settings: Arc::new(settings), uploads, closing, tokens, upload_limiter }
     }
 }
 

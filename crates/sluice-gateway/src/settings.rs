@@ -1,6 +1,13 @@
+use std::fmt;
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+use sluice_pipeline::LinkSigner;
+
+/// Context of the link-signing key derived from the API tokens (so it never equals any other derived key).
+const DERIVED_LINK_KEY_CONTEXT: &str = "sluice link signing key v1";
+/// Shortest accepted API token and signing key, in characters: guessable secrets are refused at start.
+const MIN_SECRET_CHARS: usize = 16;
 
 /// The `[server]` config section.
 #[derive(Clone, Debug, Deserialize)]
@@ -24,6 +31,57 @@ pub struct GatewaySettings {
     pub max_wait_secs: u64,
     /// Time a connection gets to send a complete request head; a slower client (slowloris) is disconnected.
     pub header_read_timeout_secs: u64,
+    /// Bearer tokens accepted on the API; empty (the default) leaves the API open.
+    pub api_tokens: Vec<Secret>,
+    /// Key of the signed links in job documents and e-mails; when unset and tokens are set, derived from the
+    /// tokens.
+    pub signing_key: Option<Secret>,
+    /// How long a signed link stays valid, in seconds.
+    pub link_ttl_secs: u64,
+    /// Take the client address for rate limits from the last `X-Forwarded-For` entry (behind a proxy only).
+    pub trust_forwarded_for: bool,
+    /// Per-client limit on uploads.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// The `[server.rate_limit]` section: a token bucket per client address for `POST /v1/uploads`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Uploads a client may start per minute on average; 0 turns the limit off.
+    pub uploads_per_minute: u32,
+    /// Uploads a client may start at once after being idle.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { uploads_per_minute: 0, burst: 10 }
+    }
+}
+
+/// A secret from the configuration (API token, signing key): shown as `<redacted>` by `Debug`, so it never
+/// reaches a log line or `sluice check`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the code that compares or keys with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for GatewaySettings {
@@ -38,6 +96,11 @@ impl Default for GatewaySettings {
             upload_idle_timeout_secs: 30,
             max_wait_secs: 60,
             header_read_timeout_secs: 10,
+            api_tokens: Vec::new(),
+            signing_key: None,
+            link_ttl_secs: 7 * 24 * 60 * 60,
+            trust_forwarded_for: false,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -66,6 +129,43 @@ impl GatewaySettings {
                     .to_owned(),
             );
         }
+        for (index, token) in self.api_tokens.iter().enumerate() {
+            let value = token.expose();
+            if value.chars().count() < MIN_SECRET_CHARS || !value.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(format!(
+                    "server.api_tokens[{index}] must be at least {MIN_SECRET_CHARS} visible ASCII characters \
+                     without spaces (e.g. from openssl rand -hex 32)"
+                ));
+            }
+        }
+        if self.signing_key.as_ref().is_some_and(|key| key.expose().chars().count() < MIN_SECRET_CHARS) {
+            return Err(format!("server.signing_key must be at least {MIN_SECRET_CHARS} characters"));
+        }
+        if self.link_ttl_secs == 0 {
+            return Err("server.link_ttl_secs must be at least 1".to_owned());
+        }
+        if self.rate_limit.uploads_per_minute > 0 && self.rate_limit.burst == 0 {
+            return Err("server.rate_limit.burst must be at least 1 when uploads_per_minute is set".to_owned());
+        }
         Ok(())
+    }
+
+    /// Whether the API asks for a bearer token.
+    pub fn requires_token(&self) -> bool {
+        !self.api_tokens.is_empty()
+    }
+
+    /// The signer of the links handed out: keyed by `server.signing_key`, or else by a key derived from the
+    /// API tokens (the same on every instance and after a restart); `None` (plain links) when neither is set.
+    pub fn link_signer(&self) -> Option<LinkSigner> {
+        let key = match &self.signing_key {
+            Some(key) => key.expose().as_bytes().to_vec(),
+            None if self.requires_token() => {
+                let tokens: Vec<&str> = self.api_tokens.iter().map(Secret::expose).collect();
+                LinkSigner::derive_key(DERIVED_LINK_KEY_CONTEXT, &tokens)
+            }
+            None => return None,
+        };
+        Some(LinkSigner::new(key, self.link_ttl_secs))
     }
 }

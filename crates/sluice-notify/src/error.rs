@@ -25,6 +25,12 @@ pub enum NotifyError {
     /// `timeout_secs` is zero.
     #[error("mail timeout_secs must be at least 1")]
     InvalidTimeout,
+    /// An entry of `allowed_domains` is not a domain.
+    #[error("mail.allowed_domains: {domain:?} is not a domain (write example.com, without @)")]
+    InvalidAllowedDomain {
+        /// The entry as configured.
+        domain: String,
+    },
     /// An SMTP mailer was built outside a Tokio runtime (its connection pool needs one).
     #[error("the SMTP mailer must be created inside a Tokio runtime")]
     NoRuntime,
@@ -112,6 +118,7 @@ impl NotifyError {
             Self::Smtp { source } => source.is_permanent(),
             Self::InvalidSender { .. }
             | Self::InvalidTimeout
+            | Self::InvalidAllowedDomain { .. }
             | Self::NoRuntime
             | Self::TlsSetup { .. }
             | Self::NoRecipient { .. }
@@ -126,7 +133,7 @@ impl NotifyError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidSender { .. } => "invalid_sender",
-            Self::InvalidTimeout => "invalid_mail_settings",
+            Self::InvalidTimeout | Self::InvalidAllowedDomain { .. } => "invalid_mail_settings",
             Self::NoRuntime => "no_runtime",
             Self::TlsSetup { .. } => "smtp_tls_setup",
             Self::OutboxUnavailable { .. } => "outbox_unavailable",

@@ -11,6 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use sluice_core::EmailAddress;
+
 use crate::{MailSettings, MailUrl, Notice, NotifyError, SmtpSecurity, SmtpUrl};
 
 /// Sends notices. Cheap to clone (one `Arc`); every clone shares the SMTP connection pool.
@@ -24,6 +26,8 @@ struct Inner {
     from: Mailbox,
     /// The transport URL with the password hidden, for logs and errors.
     describe: String,
+    /// Lower-cased `mail.allowed_domains`; empty allows every domain.
+    allowed_domains: Vec<String>,
 }
 
 enum Transport {
@@ -101,7 +105,22 @@ impl Mailer {
             }
             MailUrl::Smtp(url) => Transport::Smtp(smtp_transport(url, Duration::from_secs(settings.timeout_secs))?),
         };
-        Ok(Mailer { inner: Arc::new(Inner { transport, from, describe: settings.url.to_string() }) })
+        let allowed_domains: Vec<String> = settings
+            .allowed_domains
+            .iter()
+            .map(|domain| domain.trim().trim_start_matches('@').to_ascii_lowercase())
+            .collect();
+        if let Some(bad) = allowed_domains.iter().find(|domain| domain.is_empty() || domain.contains(['@', ' ', '/'])) {
+            return Err(NotifyError::InvalidAllowedDomain { domain: bad.clone() });
+        }
+        let inner = Inner { transport, from, describe: settings.url.to_string(), allowed_domains };
+        Ok(Mailer { inner: Arc::new(inner) })
+    }
+
+    /// Whether notices may go to `to`: its domain is in `mail.allowed_domains`, or that list is empty.
+    pub fn accepts_recipient(&self, to: &EmailAddress) -> bool {
+        let allowed = &self.inner.allowed_domains;
+        allowed.is_empty() || allowed.contains(&to.domain())
     }
 
     /// The transport URL with the password hidden, for logs.

@@ -27,6 +27,10 @@ pub struct MailSettings {
     /// Bound on connecting to the SMTP server and on each SMTP command, in seconds (at least 1).
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Domains notices may go to (exact, case-insensitive); empty allows every domain. Set it on a gateway
+    /// open to the world, so it cannot be used to send mail to anyone.
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
 }
 
 /// The default outbox folder, relative to the working directory.
@@ -46,7 +50,12 @@ fn default_timeout_secs() -> u64 {
 
 impl Default for MailSettings {
     fn default() -> Self {
-        Self { url: default_url(), from: default_from(), timeout_secs: default_timeout_secs() }
+        Self {
+            url: default_url(),
+            from: default_from(),
+            timeout_secs: default_timeout_secs(),
+            allowed_domains: Vec::new(),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod pipeline;
 mod reports;
 mod retry;
 mod settings;
+mod signing;
 
 pub use links::Links;
 pub use metrics::Metrics;
@@ -22,3 +23,4 @@ pub use pipeline::{Pipeline, PipelineParts, QueueFull, QueueSlot};
 pub use reports::Reports;
 pub use retry::Backoff;
 pub use settings::PipelineSettings;
+pub use signing::{EXPIRES_PARAM, LinkError, LinkSigner, SIGNATURE_PARAM, signature_params};

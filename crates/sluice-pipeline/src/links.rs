@@ -1,20 +1,35 @@
 use sluice_core::JobId;
+use time::OffsetDateTime;
 
-/// Builds the links sluice hands out (in job documents and e-mails) from `server.public_url`.
+use crate::LinkSigner;
+
+/// Builds the links sluice hands out (in job documents and e-mails) from `server.public_url`. With a
+/// [`LinkSigner`], every link carries an expiry and a signature, so it works without the API token.
 #[derive(Clone, Debug)]
 pub struct Links {
     public_url: String,
+    signer: Option<LinkSigner>,
 }
 
 impl Links {
     /// Links under `public_url` (e.g. `https://media.example.com`).
     pub fn new(public_url: &str) -> Self {
-        Self { public_url: public_url.trim_end_matches('/').to_owned() }
+        Self { public_url: public_url.trim_end_matches('/').to_owned(), signer: None }
+    }
+
+    /// The same links, signed by `signer` when there is one.
+    pub fn with_signer(self, signer: Option<LinkSigner>) -> Self {
+        Self { signer, ..self }
+    }
+
+    /// The signer of the links, if they are signed.
+    pub fn signer(&self) -> Option<&LinkSigner> {
+        self.signer.as_ref()
     }
 
     /// The server-relative path of a stored file.
     pub fn file_path(&self, key: &str) -> String {
-        format!("/v1/files/{key}")
+        self.signed(format!("/v1/files/{key}"))
     }
 
     /// The absolute URL of a stored file.
@@ -24,11 +39,26 @@ impl Links {
 
     /// The server-relative path of a job document.
     pub fn job_path(&self, id: JobId) -> String {
-        format!("/v1/jobs/{id}")
+        self.signed(format!("/v1/jobs/{id}"))
+    }
+
+    /// The server-relative path of a job's server-sent events.
+    pub fn job_events_path(&self, id: JobId) -> String {
+        self.signed(format!("/v1/jobs/{id}/events"))
     }
 
     /// The absolute URL of a job document.
     pub fn job_url(&self, id: JobId) -> String {
         format!("{}{}", self.public_url, self.job_path(id))
+    }
+
+    fn signed(&self, path: String) -> String {
+        match &self.signer {
+            Some(signer) => {
+                let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+                signer.sign(&path, now)
+            }
+            None => path,
+        }
     }
 }

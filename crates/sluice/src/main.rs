@@ -79,6 +79,10 @@ enum Command {
         /// The server's base URL.
         #[arg(long, value_name = "URL", env = "SLUICE_SERVER")]
         server: String,
+        /// A bearer token, when the server sets server.api_tokens (better from the environment than the
+        /// command line, where other users can see it).
+        #[arg(long, value_name = "TOKEN", env = "SLUICE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// An e-mail address to notify when each job ends.
         #[arg(long, value_name = "ADDR")]
         notify: Option<String>,
@@ -135,10 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let args = batch::convert::ConvertArgs { input, out, config, variants, jobs: jobs.map(usize::from), force };
             batch::convert::run(&args)
         }
-        Command::Submit { input, server, notify, variants, concurrency, out, job_timeout } => {
+        Command::Submit { input, server, token, notify, variants, concurrency, out, job_timeout } => {
             let args = batch::submit::SubmitArgs {
                 input,
                 server,
+                token,
                 notify,
                 variants,
                 concurrency: usize::from(concurrency),

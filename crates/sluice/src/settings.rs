@@ -112,8 +112,16 @@ impl Settings {
             "PDF and HTML, up to {} rows and {} columns, numbers {:?}, {templates}",
             self.reports.max_rows, self.reports.max_columns, self.reports.locale
         );
+        let access = match (self.server.api_tokens.len(), self.server.signing_key.is_some()) {
+            (0, _) => "open (no server.api_tokens)".to_owned(),
+            (tokens, keyed) => format!(
+                "{tokens} token(s); links signed with {}, valid {} s",
+                if keyed { "server.signing_key" } else { "a key derived from the tokens" },
+                self.server.link_ttl_secs
+            ),
+        };
         format!(
-            "configuration OK\nlisten:     {}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}",
+            "configuration OK\nlisten:     {}\naccess:     {access}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}",
             self.server.listen,
             self.server.public_url,
             self.storage.url,
@@ -194,6 +202,20 @@ mod tests {
     }
 
     #[test]
+    fn secrets_come_from_the_environment_and_stay_out_of_the_summary() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLUICE__SERVER__API_TOKENS", "[\"token-one-0123456789\",\"token-two-0123456789\"]");
+            let settings = Settings::load(None).unwrap();
+            assert_eq!(settings.server.api_tokens.len(), 2);
+            assert_eq!(settings.server.api_tokens[1].expose(), "token-two-0123456789");
+            let shown = format!("{}\n{settings:?}", settings.summary());
+            assert!(!shown.contains("token-one"), "{shown}");
+            assert!(shown.contains("2 token(s)"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn naming_a_variant_replaces_the_set() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -224,6 +246,8 @@ mod tests {
                 ("[mail]\nurl = \"gopher://x\"\n", "mail.url"),
                 ("[convert.variants.bad]\nwidth = 0\nheight = 10\n", "convert.variants"),
                 ("[pipeline]\nqueue_capacity = 0\n", "pipeline.queue_capacity"),
+                ("[server]\napi_tokens = [\"short\"]\n", "server.api_tokens"),
+                ("[server.rate_limit]\nuploads_per_minute = 5\nburst = 0\n", "server.rate_limit.burst"),
             ];
             for (toml, key) in cases {
                 jail.create_file("bad.toml", toml)?;

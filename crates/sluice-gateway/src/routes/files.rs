@@ -10,12 +10,18 @@ use sluice_storage::{ByteRange, StoreError};
 use crate::{ApiError, AppState};
 
 /// A stored file.
-#[utoipa::path(get, path = "/v1/files/{key}", tag = "files",
-    params(("key" = String, Path, description = "Storage key, as in the job document's output urls")),
+#[utoipa::path(get, path = "/v1/files/{key}", tag = "files", security((), ("bearer" = [])),
+    params(
+        ("key" = String, Path, description = "Storage key, as in the job document's output urls"),
+        ("expires" = Option<u64>, Query, description = "Signed links: expiry (Unix seconds)"),
+        ("sig" = Option<String>, Query, description = "Signed links: HMAC-SHA256 of the path and expiry, hex"),
+    ),
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 206, description = "The requested range"),
         (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 401, description = "server.api_tokens is set; no valid token and no signature", body = crate::error::ErrorBody),
+        (status = 403, description = "The link's signature is wrong (forbidden) or it has expired (link_expired)", body = crate::error::ErrorBody),
         (status = 404, description = "No such file", body = crate::error::ErrorBody),
         (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
     ))]

@@ -39,7 +39,7 @@ async fn load(app: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
 }
 
 /// A job's document.
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job; `Retry-After` is set while it runs", body = JobDocument),
@@ -67,7 +67,7 @@ pub(crate) struct ListQuery {
 }
 
 /// Recent jobs, newest first.
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery), security((), ("bearer" = [])),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "Bad query", body = crate::error::ErrorBody),
@@ -109,7 +109,7 @@ pub(crate) async fn list_jobs(
 /// A job's progress as server-sent events: its current state first (`snapshot`), then every change
 /// (`running`, `file`, `completed`, `failed`, `notification`), each carrying the whole job document; the
 /// stream ends when nothing more will happen to the job.
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),

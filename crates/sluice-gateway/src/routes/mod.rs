@@ -13,6 +13,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
@@ -34,19 +35,25 @@ pub(crate) fn routes(state: AppState, timeout: Duration) -> Router {
     let body_limit =
         usize::try_from(state.settings.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD)).unwrap_or(usize::MAX);
     // Uploads and event streams last as long as they need; their own idle and job limits apply.
-    let long_lived = Router::new()
-        .route("/v1/uploads", post(uploads::create_upload).layer(DefaultBodyLimit::max(body_limit)))
-        .route("/v1/jobs/{id}/events", get(jobs::job_events));
+    let upload = post(uploads::create_upload)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .route_layer(from_fn_with_state(state.clone(), crate::rate_limit::limit_uploads));
+    let long_lived = Router::new().route("/v1/uploads", upload).route("/v1/jobs/{id}/events", get(jobs::job_events));
     let short = Router::new()
         .route("/v1/jobs", get(jobs::list_jobs))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/files/{*key}", get(files::get_file))
+        .route("/metrics", get(health::metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
+    // With server.api_tokens set, these need a token (or, for reads, a signed link); see crate::access.
+    let protected =
+        long_lived.merge(short).route_layer(from_fn_with_state(state.clone(), crate::access::require_access));
+    let open = Router::new()
         .route("/v1/variants", get(variants::list_variants))
         .route("/", get(web::index))
         .route("/assets/{name}", get(web::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     // Past the limit, requests are shed with a 503 rather than queued without bound.
@@ -54,8 +61,8 @@ pub(crate) fn routes(state: AppState, timeout: Duration) -> Router {
         .layer(HandleErrorLayer::<_, ()>::new(overloaded))
         .load_shed()
         .concurrency_limit(state.settings.max_concurrent_requests);
-    long_lived
-        .merge(short)
+    protected
+        .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(limit)

@@ -17,7 +17,8 @@ use sluice_storage::Blobs;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::{ApiError, AppState, JobDocument};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::{ApiError, AppState, JobDocument, access};
 
 /// Bytes read before deciding whether a file is an image.
 const SNIFF_LEN: usize = 64;
@@ -52,18 +53,24 @@ pub(crate) struct UploadForm {
     post,
     path = "/v1/uploads",
     tag = "uploads",
+    security((), ("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(
         ("Prefer" = Option<String>, Header, description = "`wait=N`: hold the answer up to N seconds for the job to finish (RFC 7240)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 visible ASCII characters (e.g. a UUID). A retry with the same key and the same content gets the first upload's job (200, `Idempotent-Replayed: true`) for 24 hours"),
     ),
     responses(
         (status = 202, description = "Accepted; the job runs in the background", body = JobDocument,
          headers(("Location" = String, description = "The job document"))),
-        (status = 200, description = "With `Prefer: wait=N`: the job finished within N seconds", body = JobDocument),
-        (status = 400, description = "Malformed form, bad address, unknown variant, no file", body = crate::error::ErrorBody),
+        (status = 200, description = "With `Prefer: wait=N`: the job finished within N seconds; or a replay of the upload with the same Idempotency-Key", body = JobDocument),
+        (status = 400, description = "Malformed form, bad address, recipient outside mail.allowed_domains, unknown variant, no file, bad Idempotency-Key", body = crate::error::ErrorBody),
+        (status = 401, description = "server.api_tokens is set and no valid bearer token was sent", body = crate::error::ErrorBody),
         (status = 408, description = "The upload stalled", body = crate::error::ErrorBody),
         (status = 413, description = "Larger than server.max_upload_bytes; nothing was stored", body = crate::error::ErrorBody),
+        (status = 409, description = "An upload with the same Idempotency-Key is still being stored; see Retry-After", body = crate::error::ErrorBody),
         (status = 415, description = "No file is of a type sluice converts", body = crate::error::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for an upload with other content", body = crate::error::ErrorBody),
+        (status = 429, description = "Over server.rate_limit for this client; see Retry-After", body = crate::error::ErrorBody),
         (status = 503, description = "Queue full, storage down or shutting down; see Retry-After", body = crate::error::ErrorBody),
     )
 )]
@@ -99,6 +106,7 @@ async fn accept(
     if declared_length.is_some_and(|length| length > max.saturating_add(super::MULTIPART_OVERHEAD)) {
         return Err(too_large(max));
     }
+    let idempotency_key = IdempotencyKey::from_headers(headers)?;
     let Ok(_receiving) = app.uploads.clone().try_acquire_owned() else {
         return Err(ApiError::unavailable("too_many_uploads", "too many uploads in progress; try again shortly", 2));
     };
@@ -111,8 +119,13 @@ async fn accept(
 
     let id = JobId::new();
     let mut cleanup = Cleanup { blobs: app.pipeline.blobs().clone(), job: id, armed: true };
-    let (record, received) = match store(app, id, &mut multipart).await {
-        Ok(stored) => stored,
+    let (record, received) = match store(app, id, &mut multipart, idempotency_key.as_ref()).await {
+        Ok((_, _, Some(earlier))) => {
+            // A retry of an upload already accepted: answer with that job, keep nothing of this one.
+            cleanup.remove_now().await;
+            return idempotency::replayed(app, &earlier);
+        }
+        Ok((record, received, None)) => (record, received),
         Err(error) => {
             // Remove what was stored before answering, so a client that retries at once finds nothing left.
             cleanup.remove_now().await;
@@ -157,9 +170,15 @@ async fn accept(
     Ok(response)
 }
 
-/// Receives the form, streaming each file into storage, and stores the job record. Whatever it stored is
-/// removed by the caller when it fails.
-async fn store(app: &AppState, id: JobId, multipart: &mut Multipart) -> Result<(JobRecord, u64), ApiError> {
+/// Receives the form, streaming each file into storage, and stores the job record; or, for a retry under
+/// the same `Idempotency-Key`, answers the earlier job. Whatever it stored is removed by the caller when it
+/// fails or replays.
+async fn store(
+    app: &AppState,
+    id: JobId,
+    multipart: &mut Multipart,
+    idempotency_key: Option<&IdempotencyKey>,
+) -> Result<(JobRecord, u64, Option<JobRecord>), ApiError> {
     let max = app.settings.max_upload_bytes;
     let blobs = app.pipeline.blobs().clone();
     let idle = Duration::from_secs(app.settings.upload_idle_timeout_secs);
@@ -200,14 +219,17 @@ async fn store(app: &AppState, id: JobId, multipart: &mut Multipart) -> Result<(
             ApiError::bad_request("invalid_notify", format!("notify must be one e-mail address: {error}"))
         })?),
     };
+    if let Some(to) = &notify {
+        access::check_recipient(app, to)?;
+    }
     let variants = resolve_variants(app, form.variants.as_deref())?;
     if form.files.iter().all(|file| file.state == FileState::Rejected) {
         return Err(nothing_convertible(&form.files));
     }
 
     let record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
-    app.pipeline.journal().create(&record).await.map_err(|error| ApiError::storage(&error))?;
-    Ok((record, received))
+    let earlier = idempotency::persist(app, idempotency_key, &record).await?;
+    Ok((record, received, earlier))
 }
 
 fn location(path: &str) -> Result<HeaderValue, ApiError> {

@@ -50,6 +50,8 @@ pub struct SubmitArgs {
     pub input: PathBuf,
     /// The gateway's base URL, e.g. `http://127.0.0.1:8080`.
     pub server: String,
+    /// Bearer token for a server with `server.api_tokens` set.
+    pub token: Option<String>,
     /// An address to notify when each job ends.
     pub notify: Option<String>,
     /// A subset of the server's variants (all when empty).
@@ -106,7 +108,15 @@ pub fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = args.token.as_deref() {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token must be visible ASCII characters")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = Client::builder()
+        .default_headers(headers)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
         .user_agent(concat!("sluice-submit/", env!("CARGO_PKG_VERSION")))

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access;
 mod documents;
 mod files;
 mod pipeline;
