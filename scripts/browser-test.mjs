@@ -1,7 +1,8 @@
 // The web page in a real headless Chromium (Debian's), driven by playwright-core. Run by scripts/browser.sh,
 // which starts `sluice serve` and passes, in the environment:
 //   SLUICE_URL, CHROMIUM_BIN, PLAYWRIGHT_DIR (where playwright-core is installed), BROWSER_PROFILE (an empty
-//   folder), OUTPUT (screenshots), SAMPLES (the repository's samples folder), TIMEOUT_SECS.
+//   folder), OUTPUT (screenshots), SAMPLES (the repository's samples folder), TIMEOUT_SECS, and API_TOKEN when
+//   the server wants one (then only the token prompt and an upload after it are checked).
 // Prints one `ok    ...` or `FAIL  ...` line per check; exits non-zero when a check failed.
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -14,6 +15,7 @@ const env = (name) => {
 const BASE = env("SLUICE_URL");
 const OUTPUT = env("OUTPUT");
 const SAMPLES = env("SAMPLES");
+const TOKEN = process.env.API_TOKEN || "";
 const TIMEOUT = Number(process.env.TIMEOUT_SECS || 120) * 1000;
 const require = createRequire(path.join(env("PLAYWRIGHT_DIR"), "package.json"));
 const { chromium } = require("playwright-core");
@@ -44,32 +46,8 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-const context = await chromium.launchPersistentContext(env("BROWSER_PROFILE"), {
-  executablePath: env("CHROMIUM_BIN"),
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  viewport: { width: 1280, height: 900 },
-  timeout: 60_000,
-});
-context.setDefaultTimeout(TIMEOUT);
-
-try {
-  const page = context.pages()[0] || (await context.newPage());
-  // Script errors and Content-Security-Policy violations (reported on the console) fail the run.
-  const pageErrors = [];
-  page.on("pageerror", (error) => pageErrors.push(`page error: ${error.message}`));
-  page.on("console", (entry) => {
-    if (entry.type() === "error") pageErrors.push(`console: ${entry.text()}`);
-  });
-
+/** The whole page against an open server. */
+async function everyFeature(page, pageErrors) {
   const response = await page.goto(`${BASE}/`, { waitUntil: "load" });
   await check("GET / serves the page with a strict policy", async () => {
     assert(response && response.status() === 200, `status ${response && response.status()}`);
@@ -262,6 +240,68 @@ try {
     assert(overflow <= 0, `the phone layout scrolls sideways by ${overflow}px`);
     await page.screenshot({ path: path.join(OUTPUT, "web-page-phone.png"), fullPage: true });
   });
+}
+
+/** Against a server with an API token: the prompt, an upload after it, thumbnails through signed links. */
+async function tokenPrompt(page, pageErrors) {
+  await page.goto(`${BASE}/`, { waitUntil: "load" });
+  await check("the page asks for the token when the API answers 401", async () => {
+    await page.waitForSelector("#token-box:not([hidden])", { timeout: TIMEOUT });
+  });
+  await page.fill("#token", TOKEN);
+  await page.click("#token-form button[type=submit]");
+  await page.setInputFiles("#files", path.join(SAMPLES, PHOTOS[0]));
+  const card = '#uploads li.upload[data-upload="1"]';
+  await check("with the token given, an upload converts and its thumbnail loads via a signed link", async () => {
+    await page.waitForSelector(`${card} .job-state [data-state="completed"]`, { timeout: TIMEOUT });
+    await page.waitForFunction(
+      (selector) => {
+        const image = document.querySelector(`${selector} img.thumb`);
+        return image && image.complete && image.naturalWidth > 0;
+      },
+      card,
+      { timeout: TIMEOUT },
+    );
+    const source = await page.$eval(`${card} img.thumb`, (image) => image.src);
+    assert(/[?&]sig=[0-9a-f]+/.test(source) && /[?&]expires=\d+/.test(source), `thumbnail ${source}`);
+  });
+  await check("the token is kept for the tab only, and no other errors", async () => {
+    const kept = await page.evaluate(() => [sessionStorage.length, localStorage.length]);
+    assert(kept[0] === 1 && kept[1] === 0, `sessionStorage ${kept[0]}, localStorage ${kept[1]}`);
+    // The first, tokenless calls are logged by the browser as failed resources; they are expected.
+    const unexpected = pageErrors.filter((text) => !/status of 401/.test(text));
+    assert(unexpected.length === 0, unexpected.join("\n"));
+  });
+}
+
+const context = await chromium.launchPersistentContext(env("BROWSER_PROFILE"), {
+  executablePath: env("CHROMIUM_BIN"),
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+  viewport: { width: 1280, height: 900 },
+  timeout: 60_000,
+});
+context.setDefaultTimeout(TIMEOUT);
+
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  // Script errors and Content-Security-Policy violations (reported on the console) fail the run.
+  const pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(`page error: ${error.message}`));
+  page.on("console", (entry) => {
+    if (entry.type() === "error") pageErrors.push(`console: ${entry.text()}`);
+  });
+
+  if (TOKEN) await tokenPrompt(page, pageErrors);
+  else await everyFeature(page, pageErrors);
 } catch (error) {
   fail("the browser test ran to the end", error && error.stack ? error.stack : error);
 } finally {

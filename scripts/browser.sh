@@ -7,7 +7,9 @@
 # playwright-core when missing (scripts/tools.sh), starts `sluice serve` with a temp storage folder and outbox,
 # and runs scripts/browser-test.mjs: upload two photos and see both convert with their thumbnails loaded, see a
 # refused upload's reason and a rejected file's reason, open a recent job, no script or policy errors, and
-# screenshots at desktop and phone widths. Every wait is bounded; everything started is stopped on exit.
+# screenshots at desktop and phone widths. Then, against a second server with an API token: the token prompt,
+# an upload after it, and thumbnails loaded through signed links. Every wait is bounded; everything started is
+# stopped on exit.
 #
 # Environment:
 #   SLUICE_BROWSER_TIMEOUT      seconds to wait for the server or a job (default 120)
@@ -38,40 +40,51 @@ tools_ensure_commands curl
 tools_ensure_browser || die "could not install chromium and playwright-core"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-browser.XXXXXX")
-mkdir -p "$OUTPUT" "$WORK/profile"
-SLUICE_PORT=$(tools_free_port)
-BASE="http://127.0.0.1:$SLUICE_PORT"
+mkdir -p "$OUTPUT"
 
 # The run is hermetic: no configuration from the caller's environment.
 harness_hermetic_env
 
-cat >"$WORK/sluice.toml" <<TOML
+# run_page_test NAME TOKEN: a fresh `sluice serve` (its own storage, outbox and browser profile; with TOKEN,
+# `server.api_tokens = [TOKEN]`), then scripts/browser-test.mjs against it, whose `ok` and `FAIL` lines are
+# counted here; the server is stopped afterwards.
+run_page_test() {
+  local name=$1 token=$2 port base dir status
+  port=$(tools_free_port)
+  base="http://127.0.0.1:$port"
+  dir="$WORK/$name"
+  mkdir -p "$dir/profile"
+  cat >"$dir/sluice.toml" <<TOML
 [server]
-listen = "127.0.0.1:$SLUICE_PORT"
-public_url = "$BASE"
+listen = "127.0.0.1:$port"
+public_url = "$base"
+api_tokens = [${token:+\"$token\"}]
 
 [storage]
-url = "$WORK/storage"
+url = "$dir/storage"
 
 [mail]
-url = "file://$WORK/outbox"
+url = "file://$dir/outbox"
 
 [pipeline]
 workers = 2
 TOML
+  harness_start_sluice "$SLUICE_BIN" "$dir/sluice.toml" "$base"
+  set +e
+  SLUICE_URL=$base API_TOKEN=$token CHROMIUM_BIN=$CHROMIUM_BIN PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR \
+    BROWSER_PROFILE=$dir/profile OUTPUT=$OUTPUT SAMPLES=$ROOT/samples TIMEOUT_SECS=$TIMEOUT \
+    timeout --kill-after=10 $((TIMEOUT * 3)) node "$ROOT/scripts/browser-test.mjs" | tee "$dir/browser-test.out"
+  status=${PIPESTATUS[0]}
+  set -e
+  PASSED=$((PASSED + $(grep -c '^ok ' "$dir/browser-test.out" || true)))
+  FAILED=$((FAILED + $(grep -c '^FAIL ' "$dir/browser-test.out" || true)))
+  if ((status != 0)) && ! grep -q '^FAIL ' "$dir/browser-test.out"; then
+    fail "the $name browser test stopped unexpectedly (exit status $status)"
+  fi
+  stop "$SLUICE_PID" 20
+}
 
-harness_start_sluice "$SLUICE_BIN" "$WORK/sluice.toml" "$BASE"
-
-# The page's checks, counted here from the test's `ok` and `FAIL` lines.
-set +e
-SLUICE_URL=$BASE CHROMIUM_BIN=$CHROMIUM_BIN PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR BROWSER_PROFILE=$WORK/profile \
-  OUTPUT=$OUTPUT SAMPLES=$ROOT/samples TIMEOUT_SECS=$TIMEOUT \
-  timeout --kill-after=10 $((TIMEOUT * 3)) node "$ROOT/scripts/browser-test.mjs" | tee "$WORK/browser-test.out"
-NODE_STATUS=${PIPESTATUS[0]}
-set -e
-PASSED=$((PASSED + $(grep -c '^ok ' "$WORK/browser-test.out" || true)))
-FAILED=$((FAILED + $(grep -c '^FAIL ' "$WORK/browser-test.out" || true)))
-if ((NODE_STATUS != 0)) && ! grep -q '^FAIL ' "$WORK/browser-test.out"; then
-  fail "the browser test stopped unexpectedly (exit status $NODE_STATUS)"
-fi
+run_page_test open ""
+# With a token: the page asks for it, then uploads and shows thumbnails through signed links.
+run_page_test guarded "browser-test-token-$RANDOM$RANDOM"
 log "screenshots in $OUTPUT"

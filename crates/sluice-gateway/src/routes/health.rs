@@ -11,7 +11,7 @@ use crate::AppState;
 /// The answer of the health routes.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {
-    /// `ok`, or `unavailable` when a dependency fails.
+    /// `ok`; `draining` once a shutdown began (uploads are refused); else `unavailable` when a dependency fails.
     status: &'static str,
     /// Object storage: `ok` or what is wrong.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,9 +47,14 @@ pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
     if let Err(error) = &mail {
         tracing::warn!(error = %error, "readiness: mail");
     }
-    let ready = storage_ok && mail_ok && pipeline.is_accepting();
+    let accepting = pipeline.is_accepting();
+    let ready = storage_ok && mail_ok && accepting;
     let body = Health {
-        status: if ready { "ok" } else { "unavailable" },
+        status: match (accepting, ready) {
+            (false, _) => "draining",
+            (true, true) => "ok",
+            (true, false) => "unavailable",
+        },
         storage: Some(describe(storage.map_err(|_| "unreachable".to_owned()))),
         mail: Some(describe(mail.map_err(|_| "unreachable".to_owned()))),
     };
@@ -58,7 +63,7 @@ pub(crate) async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("bearer" = [])), responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.pipeline.render_metrics())
         .into_response()

@@ -47,11 +47,12 @@ async fn sigterm_drains_in_flight_work_and_refuses_new_uploads() {
     // Draining: not ready, uploads refused with a retry hint, job documents still served.
     let started = Instant::now();
     loop {
-        let (status, _) = get_json(&http, &sluice.url("/readyz")).await;
-        if status == 503 {
+        // Not just 503: the SMTP server is down, so /readyz was 503 before the signal too.
+        let (status, health) = get_json(&http, &sluice.url("/readyz")).await;
+        if status == 503 && health["status"] == "draining" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "/readyz still {status} after SIGTERM");
+        assert!(started.elapsed() < Duration::from_secs(10), "/readyz still {status} {health} after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, retry_after, body) =
