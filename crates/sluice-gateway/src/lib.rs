@@ -7,6 +7,7 @@
 //! knows HTTP statuses. It holds no conversion or mail logic: it talks to the running
 //! [`sluice_pipeline::Pipeline`]. Entry points: [`GatewaySettings`], [`router`] and [`serve`].
 
+mod callback;
 mod document;
 mod error;
 mod openapi;
@@ -27,7 +28,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use document::{FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument};
+pub use document::{
+    FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument, WebhookDocument,
+};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::GatewaySettings;

@@ -3,7 +3,7 @@
 //! This crate owns what happens after an upload is accepted: the convert stage (which turns every original
 //! into its variants off the async threads, parallel up to `pipeline.workers`), the notify stage (which mails
 //! the completion notice), the bounded channels that join them, recovery of unfinished jobs on start, retries
-//! with backoff, the broadcast of [`sluice_core::JobEvent`]s, metrics and graceful shutdown. The stored
+//! with backoff, the webhook stage (signed callbacks when a job ends, see [`Webhooks`]), the broadcast of [`sluice_core::JobEvent`]s, metrics and graceful shutdown. The stored
 //! [`sluice_core::JobRecord`] is the truth; channels carry job ids only to wake the stages. Its entry point is
 //! [`Pipeline`]. It knows nothing of HTTP.
 
@@ -14,9 +14,14 @@ mod notify;
 mod pipeline;
 mod retry;
 mod settings;
+mod webhook;
 
 pub use links::Links;
 pub use metrics::Metrics;
 pub use pipeline::{Pipeline, PipelineParts, QueueFull, QueueSlot};
 pub use retry::Backoff;
 pub use settings::PipelineSettings;
+pub use webhook::{
+    CallbackError, CallbackUrl, RefusedAddress, RenderDocument, WebhookClientError, WebhookRetry, WebhookSecret,
+    WebhookSettings, Webhooks, check_address, signature_header,
+};

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{Backoff, Links, Metrics, PipelineSettings, convert, notify};
+use crate::webhook::stage::{self as webhook_stage, Due};
+use crate::{Backoff, Links, Metrics, PipelineSettings, Webhooks, convert, notify};
 
 /// Events buffered per listener before a slow listener starts to lag (it then re-reads the record).
 const EVENT_BUFFER: usize = 1024;
@@ -32,6 +33,8 @@ pub struct PipelineParts {
     pub links: Links,
     /// Queue sizes, parallelism, retries.
     pub settings: PipelineSettings,
+    /// The webhook sender.
+    pub webhooks: Webhooks,
 }
 
 /// The state the stages share.
@@ -42,6 +45,7 @@ pub(crate) struct Shared {
     pub(crate) mailer: Mailer,
     pub(crate) links: Links,
     pub(crate) settings: PipelineSettings,
+    pub(crate) webhooks: Webhooks,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) events: broadcast::Sender<JobEvent>,
     /// One permit per conversion allowed to run at once.
@@ -130,6 +134,7 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     convert_tx: mpsc::Sender<JobId>,
     notify_tx: mpsc::Sender<JobId>,
+    webhook_tx: mpsc::Sender<Due>,
     accepting: Arc<AtomicBool>,
     /// Cancelled to stop the notify stage, after the convert stage has drained.
     notify_stop: CancellationToken,
@@ -173,6 +178,7 @@ impl Pipeline {
             mailer: parts.mailer,
             links: parts.links,
             settings: parts.settings,
+            webhooks: parts.webhooks,
             metrics: Arc::new(Metrics::default()),
             events,
             cpu: Arc::new(Semaphore::new(workers)),
@@ -181,23 +187,44 @@ impl Pipeline {
         });
         let (convert_tx, convert_rx) = mpsc::channel(capacity);
         let (notify_tx, notify_rx) = mpsc::channel(capacity);
+        let (webhook_tx, webhook_rx) = mpsc::channel(capacity);
         let notify_stop = CancellationToken::new();
         let convert_jobs = TaskTracker::new();
 
         tracing::info!(workers, queue_capacity = capacity, "pipeline starting");
         shared.spawn(
             "convert-stage",
-            convert::run(Arc::clone(&shared), convert_rx, convert_tx.clone(), notify_tx.clone(), convert_jobs.clone())
-                .instrument(tracing::info_span!("convert_stage")),
+            convert::run(
+                Arc::clone(&shared),
+                convert_rx,
+                convert_tx.clone(),
+                convert::Handoff { notify: notify_tx.clone(), webhook: webhook_tx.clone() },
+                convert_jobs.clone(),
+            )
+            .instrument(tracing::info_span!("convert_stage")),
         );
         shared.spawn(
             "notify-stage",
             notify::run(Arc::clone(&shared), notify_rx, notify_tx.clone(), notify_stop.clone())
                 .instrument(tracing::info_span!("notify_stage")),
         );
-        shared.spawn("recovery", recover(Arc::clone(&shared), convert_tx.clone(), notify_tx.clone()));
+        shared.spawn(
+            "webhook-stage",
+            webhook_stage::run(Arc::clone(&shared), webhook_rx, webhook_tx.clone(), notify_stop.clone())
+                .instrument(tracing::info_span!("webhook_stage")),
+        );
+        shared
+            .spawn("recovery", recover(Arc::clone(&shared), convert_tx.clone(), notify_tx.clone(), webhook_tx.clone()));
 
-        Self { shared, convert_tx, notify_tx, accepting: Arc::new(AtomicBool::new(true)), notify_stop, convert_jobs }
+        Self {
+            shared,
+            convert_tx,
+            notify_tx,
+            webhook_tx,
+            accepting: Arc::new(AtomicBool::new(true)),
+            notify_stop,
+            convert_jobs,
+        }
     }
 
     /// Reserves a place in the convert queue for an upload, or says why there is none.
@@ -247,6 +274,11 @@ impl Pipeline {
         &self.shared.metrics
     }
 
+    /// The webhook sender, which judges callback URLs of uploads.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.shared.webhooks
+    }
+
     /// The mail transport, for readiness checks.
     pub fn mailer(&self) -> &Mailer {
         &self.shared.mailer
@@ -255,7 +287,8 @@ impl Pipeline {
     /// The metrics in Prometheus text format, queue depths included.
     pub fn render_metrics(&self) -> String {
         let depth = |tx: &mpsc::Sender<JobId>| tx.max_capacity().saturating_sub(tx.capacity());
-        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx))
+        let webhook_depth = self.webhook_tx.max_capacity().saturating_sub(self.webhook_tx.capacity());
+        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx), webhook_depth)
     }
 
     /// Whether new uploads are taken (false once shutdown began).
@@ -283,9 +316,14 @@ impl Pipeline {
     }
 }
 
-/// Re-queues every job that was accepted but not finished (or whose notice was not sent) before the last
-/// stop, oldest first.
-async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx: mpsc::Sender<JobId>) {
+/// Re-queues every job that was accepted but not finished (or whose notice or webhook was not delivered)
+/// before the last stop, oldest first; a webhook waiting to retry is scheduled for its recorded time.
+async fn recover(
+    shared: Arc<Shared>,
+    convert_tx: mpsc::Sender<JobId>,
+    notify_tx: mpsc::Sender<JobId>,
+    webhook_tx: mpsc::Sender<Due>,
+) {
     let ids = match shared.with_storage_retries("list job records", || shared.journal.ids_newest_first()).await {
         Ok(ids) => ids,
         Err(error) => {
@@ -309,10 +347,25 @@ async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx
         if record.is_settled() {
             continue;
         }
-        let queue = if record.state.is_terminal() { &notify_tx } else { &convert_tx };
-        tokio::select! {
-            () = shared.stopping.cancelled() => break,
-            sent = queue.send(id) => if sent.is_err() { break },
+        if !record.state.is_terminal() {
+            // The convert stage hands the job on to notify and webhook when it ends.
+            tokio::select! {
+                () = shared.stopping.cancelled() => break,
+                sent = convert_tx.send(id) => if sent.is_err() { break },
+            }
+        } else {
+            if record.notification.state == sluice_core::NotificationState::Pending {
+                tokio::select! {
+                    () = shared.stopping.cancelled() => break,
+                    sent = notify_tx.send(id) => if sent.is_err() { break },
+                }
+            }
+            if record.webhook_due() {
+                tokio::select! {
+                    () = shared.stopping.cancelled() => break,
+                    sent = webhook_tx.send(Due::for_record(&record)) => if sent.is_err() { break },
+                }
+            }
         }
         shared.metrics.job_resumed();
         resumed += 1;

@@ -9,3 +9,4 @@ mod documents;
 mod files;
 mod pipeline;
 mod uploads;
+mod webhooks;
