@@ -17,6 +17,8 @@ pub enum JobEventKind {
     Failed,
     /// The completion notice was sent or failed.
     Notification,
+    /// A webhook attempt was made (delivered, failed, or waiting to retry).
+    Webhook,
 }
 
 impl JobEventKind {
@@ -29,6 +31,7 @@ impl JobEventKind {
             Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Notification => "notification",
+            Self::Webhook => "webhook",
         }
     }
 }

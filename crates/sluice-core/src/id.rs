@@ -27,6 +27,13 @@ impl JobId {
     pub fn as_uuid(&self) -> &Uuid {
         &self.0
     }
+
+    /// The millisecond (since the Unix epoch) the id was made in. Ids of one millisecond are in random order,
+    /// so "made before X" must compare these, not the ids.
+    pub fn created_millis(&self) -> u64 {
+        let bytes = self.0.as_bytes();
+        bytes[..6].iter().fold(0, |millis, byte| (millis << 8) | u64::from(*byte))
+    }
 }
 
 impl Default for JobId {
@@ -81,6 +88,9 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let second = JobId::new();
         assert!(first < second);
+        assert!(first.created_millis() < second.created_millis());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        assert!(u128::from(second.created_millis()).abs_diff(now) < 60_000, "{second} is not from now");
         assert!(first.to_string() < second.to_string());
         assert_eq!(first.to_string().parse::<JobId>().ok(), Some(first));
     }

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{EmailAddress, JobId, MediaType, VariantName};
+use crate::{EmailAddress, JobId, MediaType, VariantName, Webhook};
 
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -178,6 +178,9 @@ pub struct JobRecord {
     /// How many times conversion has been started (more than one after a crash or a retry).
     #[serde(default)]
     pub attempts: u32,
+    /// The callback to POST the job document to when the job ends, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
 }
 
 /// A state change the rules do not allow.
@@ -210,6 +213,7 @@ impl JobRecord {
             notification: Notification::for_recipient(notify),
             error: None,
             attempts: 0,
+            webhook: None,
         }
     }
 
@@ -229,9 +233,14 @@ impl JobRecord {
         Ok(())
     }
 
-    /// Whether nothing more will happen to the job: conversion ended and no notice is still due.
+    /// Whether nothing more will happen to the job: conversion ended and no notice or webhook is still due.
     pub fn is_settled(&self) -> bool {
-        self.state.is_terminal() && self.notification.state != NotificationState::Pending
+        self.state.is_terminal() && self.notification.state != NotificationState::Pending && !self.webhook_due()
+    }
+
+    /// Whether a webhook delivery is still due.
+    pub fn webhook_due(&self) -> bool {
+        self.webhook.as_ref().is_some_and(Webhook::is_pending)
     }
 
     /// Whether every file has a final result.
@@ -281,6 +290,20 @@ mod tests {
         assert!(!job.is_settled());
         job.notification.state = NotificationState::Sent;
         assert!(job.is_settled());
+    }
+
+    #[test]
+    fn pending_webhook_keeps_the_job_open() {
+        let mut job = record();
+        job.webhook = Some(Webhook::new("https://example.com/hook"));
+        assert!(job.transition(JobState::Completed, OffsetDateTime::UNIX_EPOCH).is_ok());
+        assert!(!job.is_settled());
+        if let Some(webhook) = job.webhook.as_mut() {
+            webhook.state = crate::WebhookState::Delivered;
+        }
+        assert!(job.is_settled());
+        let back: JobRecord = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert_eq!(back, job);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! This crate owns the vocabulary every other crate speaks: [`JobId`], the durable [`JobRecord`] with its
 //! [`JobState`] and [`FileState`] machines, named image variants ([`VariantName`], [`VariantSpec`]), parsed
-//! recipients ([`EmailAddress`]), media types ([`MediaType`]), the object-storage layout ([`keys`]) and the
-//! [`JobEvent`]s broadcast to live listeners. It must not depend on tokio, object storage, HTTP or mail crates:
+//! recipients ([`EmailAddress`]), webhook delivery state ([`Webhook`]), media types ([`MediaType`]), the
+//! object-storage layout ([`keys`]) and the [`JobEvent`]s broadcast to live listeners. It must not depend on
+//! tokio, object storage, HTTP or mail crates:
 //! everything here is plain data and the rules over it, so that the converter, the CLI and the server agree.
 
 mod email;
@@ -15,6 +16,7 @@ mod job;
 pub mod keys;
 mod media;
 mod variant;
+mod webhook;
 
 pub use email::{EmailAddress, EmailAddressError};
 pub use error_text::error_chain;
@@ -27,3 +29,4 @@ pub use job::{
 };
 pub use media::MediaType;
 pub use variant::{Fit, OutputFormat, VariantError, VariantName, VariantSpec};
+pub use webhook::{Webhook, WebhookState};

@@ -1,5 +1,6 @@
 use serde::Serialize;
-use sluice_core::{FileRecord, FileState, JobRecord, JobState, NotificationState, Problem};
+use sluice_core::{FileRecord, FileState, JobRecord, JobState, NotificationState, Problem, Webhook, WebhookState};
+use sluice_pipeline::CallbackUrl;
 use sluice_pipeline::Links;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -27,6 +28,9 @@ pub struct JobDocument {
     pub files: Vec<FileDocument>,
     /// The completion notice.
     pub notification: NotificationDocument,
+    /// The webhook, when the upload named a callback (or `webhooks.default_url` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookDocument>,
     /// Why the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Problem>,
@@ -89,6 +93,45 @@ pub struct NotificationDocument {
     pub error: Option<Problem>,
 }
 
+/// The webhook of a job: where it goes and what became of its attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDocument {
+    /// The callback URL, without credentials, query or fragment (they may carry tokens).
+    pub url: String,
+    /// `pending` (due, or waiting to retry), `delivered` or `failed`.
+    pub state: WebhookState,
+    /// The `Sluice-Delivery` header, the same on every attempt.
+    pub delivery_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The HTTP status of the last answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<Problem>,
+    /// When the next attempt is due.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+impl WebhookDocument {
+    fn new(webhook: &Webhook) -> Self {
+        // Stored URLs were checked on upload; one that no longer parses is not shown.
+        let url =
+            CallbackUrl::parse(&webhook.url, true).map_or_else(|_| "(invalid URL)".to_owned(), |url| url.redacted());
+        Self {
+            url,
+            state: webhook.state,
+            delivery_id: webhook.delivery_id.to_string(),
+            attempts: webhook.attempts,
+            last_status: webhook.last_status,
+            last_error: webhook.last_error.clone(),
+            next_attempt_at: webhook.next_attempt_at,
+        }
+    }
+}
+
 /// Addresses related to a job.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobLinks {
@@ -127,6 +170,7 @@ impl JobDocument {
                 attempts: record.notification.attempts,
                 error: record.notification.error.clone(),
             },
+            webhook: record.webhook.as_ref().map(WebhookDocument::new),
             error: record.error.clone(),
             links: JobLinks { events: links.job_events_path(record.id), self_: job_path },
         }

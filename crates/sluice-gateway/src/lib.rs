@@ -9,6 +9,7 @@
 //! [`sluice_pipeline::Pipeline`]. Entry points: [`GatewaySettings`], [`router`] and [`serve`].
 
 mod access;
+mod callback;
 mod document;
 mod error;
 mod idempotency;
@@ -30,7 +31,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use document::{FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument};
+pub use document::{
+    FileDocument, JobDocument, JobLinks, JobList, NotificationDocument, OutputDocument, WebhookDocument,
+};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use serve::serve;

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::Reports;
 use crate::pipeline::{Shared, needs_conversion, now};
+use crate::webhook::stage::Due;
 
 /// What became of one file.
 enum FileOutcome {
@@ -31,15 +32,24 @@ enum FileOutcome {
     JobFailed(Problem),
 }
 
+/// Where a finished job goes next: the notify stage and the webhook stage, each when the job asks for it.
+pub(crate) struct Handoff {
+    /// The notify stage's queue.
+    pub(crate) notify: mpsc::Sender<JobId>,
+    /// The webhook stage's queue.
+    pub(crate) webhook: mpsc::Sender<Due>,
+}
+
 /// Runs the stage until the pipeline stops or its queue closes. At most `2 × workers` jobs are open at once;
 /// the conversions themselves are bounded by the CPU semaphore.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut queue: mpsc::Receiver<JobId>,
     requeue: mpsc::Sender<JobId>,
-    notify: mpsc::Sender<JobId>,
+    handoff: Handoff,
     jobs: TaskTracker,
 ) {
+    let handoff = Arc::new(handoff);
     let open_jobs = Arc::new(tokio::sync::Semaphore::new(shared.settings.effective_workers() * 2));
     loop {
         let slot = tokio::select! {
@@ -52,11 +62,11 @@ pub(crate) async fn run(
         };
         let shared = Arc::clone(&shared);
         let requeue = requeue.clone();
-        let notify = notify.clone();
+        let handoff = Arc::clone(&handoff);
         let span = tracing::info_span!("job", job_id = %id);
         jobs.spawn(
             async move {
-                convert_job(&shared, id, requeue, &notify).await;
+                convert_job(&shared, id, requeue, &handoff).await;
                 drop(slot);
             }
             .instrument(span),
@@ -66,7 +76,7 @@ pub(crate) async fn run(
 }
 
 /// Converts the pending files of one job and records the outcome.
-async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>, notify: &mpsc::Sender<JobId>) {
+async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>, handoff: &Handoff) {
     let mut record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
         Ok(Some(record)) => record,
         Ok(None) => {
@@ -172,8 +182,11 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
         shared.metrics.job_finished(next == JobState::Completed);
         shared.publish(kind, &record);
         tracing::info!(state = next.as_str(), "job finished");
+        if record.webhook_due() && handoff.webhook.send(Due::now(id)).await.is_err() {
+            tracing::warn!("webhook stage closed; the webhook is delivered on the next start");
+        }
     }
-    if record.notification.state == NotificationState::Pending && notify.send(id).await.is_err() {
+    if record.notification.state == NotificationState::Pending && handoff.notify.send(id).await.is_err() {
         tracing::warn!("notify stage closed; the notice is sent on the next start");
     }
 }

@@ -52,6 +52,9 @@ pub struct Metrics {
     mail_failed: AtomicU64,
     storage_retries: AtomicU64,
     mail_retries: AtomicU64,
+    webhook_retries: AtomicU64,
+    webhooks_delivered: AtomicU64,
+    webhooks_failed: AtomicU64,
     conversion: Histogram,
     mail: Histogram,
 }
@@ -97,8 +100,17 @@ impl Metrics {
         self.mail_retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn webhook_retried(&self) {
+        self.webhook_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn webhook_finished(&self, delivered: bool) {
+        let counter = if delivered { &self.webhooks_delivered } else { &self.webhooks_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition, with the queue depths passed in by the caller.
-    pub fn render(&self, convert_queue_depth: usize, notify_queue_depth: usize) -> String {
+    pub fn render(&self, convert_queue_depth: usize, notify_queue_depth: usize, webhook_queue_depth: usize) -> String {
         let mut out = String::with_capacity(4096);
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -147,17 +159,31 @@ impl Metrics {
         family(
             "sluice_retries_total",
             "counter",
-            "Retries of storage and mail operations after errors that can pass, counted as they happen.",
+            "Retries of storage, mail and webhook operations after errors that can pass, counted as they happen.",
             &[
                 ("{operation=\"storage\"}", load(&self.storage_retries)),
                 ("{operation=\"mail\"}", load(&self.mail_retries)),
+                ("{operation=\"webhook\"}", load(&self.webhook_retries)),
+            ],
+        );
+        family(
+            "sluice_webhooks_total",
+            "counter",
+            "Webhook deliveries by final outcome.",
+            &[
+                ("{outcome=\"delivered\"}", load(&self.webhooks_delivered)),
+                ("{outcome=\"failed\"}", load(&self.webhooks_failed)),
             ],
         );
         family(
             "sluice_queue_depth",
             "gauge",
             "Jobs waiting in each stage's queue.",
-            &[("{stage=\"convert\"}", convert_queue_depth as u64), ("{stage=\"notify\"}", notify_queue_depth as u64)],
+            &[
+                ("{stage=\"convert\"}", convert_queue_depth as u64),
+                ("{stage=\"notify\"}", notify_queue_depth as u64),
+                ("{stage=\"webhook\"}", webhook_queue_depth as u64),
+            ],
         );
         self.conversion.render(
             &mut out,
@@ -178,7 +204,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.upload_accepted(10);
         metrics.file_finished(true, Duration::from_millis(30));
-        let text = metrics.render(3, 0);
+        let text = metrics.render(3, 0, 0);
         assert!(text.contains("sluice_uploads_total{outcome=\"accepted\"} 1"));
         assert!(text.contains("sluice_queue_depth{stage=\"convert\"} 3"));
         assert!(text.contains("sluice_conversion_seconds_bucket{le=\"0.05\"} 1"));

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, convert, notify};
+use crate::webhook::stage::{self as webhook_stage, Due};
+use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, Webhooks, convert, notify};
 
 /// Events buffered per listener before a slow listener starts to lag (it then re-reads the record).
 const EVENT_BUFFER: usize = 1024;
@@ -34,6 +35,8 @@ pub struct PipelineParts {
     pub links: Links,
     /// Queue sizes, parallelism, retries.
     pub settings: PipelineSettings,
+    /// The webhook sender.
+    pub webhooks: Webhooks,
 }
 
 /// The state the stages share.
@@ -45,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) mailer: Mailer,
     pub(crate) links: Links,
     pub(crate) settings: PipelineSettings,
+    pub(crate) webhooks: Webhooks,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) events: broadcast::Sender<JobEvent>,
     /// One permit per conversion allowed to run at once.
@@ -133,6 +137,7 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     convert_tx: mpsc::Sender<JobId>,
     notify_tx: mpsc::Sender<JobId>,
+    webhook_tx: mpsc::Sender<Due>,
     accepting: Arc<AtomicBool>,
     /// Cancelled to stop the notify stage, after the convert stage has drained.
     notify_stop: CancellationToken,
@@ -177,6 +182,7 @@ impl Pipeline {
             mailer: parts.mailer,
             links: parts.links,
             settings: parts.settings,
+            webhooks: parts.webhooks,
             metrics: Arc::new(Metrics::default()),
             events,
             cpu: Arc::new(Semaphore::new(workers)),
@@ -185,6 +191,7 @@ impl Pipeline {
         });
         let (convert_tx, convert_rx) = mpsc::channel(capacity);
         let (notify_tx, notify_rx) = mpsc::channel(capacity);
+        let (webhook_tx, webhook_rx) = mpsc::channel(capacity);
         let notify_stop = CancellationToken::new();
         let convert_jobs = TaskTracker::new();
 
@@ -193,23 +200,43 @@ impl Pipeline {
             (Arc::clone(&shared), convert_tx.clone(), notify_tx.clone());
         shared.spawn(
             "convert-stage",
-            convert::run(Arc::clone(&shared), convert_rx, convert_tx.clone(), notify_tx.clone(), convert_jobs.clone())
-                .instrument(tracing::info_span!("convert_stage")),
+            convert::run(
+                Arc::clone(&shared),
+                convert_rx,
+                convert_tx.clone(),
+                convert::Handoff { notify: notify_tx.clone(), webhook: webhook_tx.clone() },
+                convert_jobs.clone(),
+            )
+            .instrument(tracing::info_span!("convert_stage")),
         );
         shared.spawn(
             "notify-stage",
             notify::run(Arc::clone(&shared), notify_rx, notify_tx.clone(), notify_stop.clone())
                 .instrument(tracing::info_span!("notify_stage")),
         );
-        // Any job id created from now on sorts after this one (UUIDv7): originals of an older id with no
-        // record belong to an upload a crash cut short, before its 202.
+        shared.spawn(
+            "webhook-stage",
+            webhook_stage::run(Arc::clone(&shared), webhook_rx, webhook_tx.clone(), notify_stop.clone())
+                .instrument(tracing::info_span!("webhook_stage")),
+        );
+        // Any job id created from now on has this one's millisecond or a later one (UUIDv7): originals of an id
+        // from an earlier millisecond with no record belong to an upload a crash cut short, before its 202.
         let started = JobId::new();
+        let recovery_webhook = webhook_tx.clone();
         shared.spawn("recovery", async move {
-            recover(Arc::clone(&recovery), recovery_convert, recovery_notify).await;
+            recover(Arc::clone(&recovery), recovery_convert, recovery_notify, recovery_webhook).await;
             sweep_orphans(&recovery, started).await;
         });
 
-        Self { shared, convert_tx, notify_tx, accepting: Arc::new(AtomicBool::new(true)), notify_stop, convert_jobs }
+        Self {
+            shared,
+            convert_tx,
+            notify_tx,
+            webhook_tx,
+            accepting: Arc::new(AtomicBool::new(true)),
+            notify_stop,
+            convert_jobs,
+        }
     }
 
     /// Reserves a place in the convert queue for an upload, or says why there is none.
@@ -259,6 +286,11 @@ impl Pipeline {
         &self.shared.metrics
     }
 
+    /// The webhook sender, which judges callback URLs of uploads.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.shared.webhooks
+    }
+
     /// The mail transport, for readiness checks.
     pub fn mailer(&self) -> &Mailer {
         &self.shared.mailer
@@ -267,7 +299,8 @@ impl Pipeline {
     /// The metrics in Prometheus text format, queue depths included.
     pub fn render_metrics(&self) -> String {
         let depth = |tx: &mpsc::Sender<JobId>| tx.max_capacity().saturating_sub(tx.capacity());
-        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx))
+        let webhook_depth = self.webhook_tx.max_capacity().saturating_sub(self.webhook_tx.capacity());
+        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx), webhook_depth)
     }
 
     /// Whether new uploads are taken (false once shutdown began).
@@ -295,9 +328,14 @@ impl Pipeline {
     }
 }
 
-/// Re-queues every job that was accepted but not finished (or whose notice was not sent) before the last
-/// stop, oldest first.
-async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx: mpsc::Sender<JobId>) {
+/// Re-queues every job that was accepted but not finished (or whose notice or webhook was not delivered)
+/// before the last stop, oldest first; a webhook waiting to retry is scheduled for its recorded time.
+async fn recover(
+    shared: Arc<Shared>,
+    convert_tx: mpsc::Sender<JobId>,
+    notify_tx: mpsc::Sender<JobId>,
+    webhook_tx: mpsc::Sender<Due>,
+) {
     let ids = match shared.with_storage_retries("list job records", || shared.journal.ids_newest_first()).await {
         Ok(ids) => ids,
         Err(error) => {
@@ -321,10 +359,25 @@ async fn recover(shared: Arc<Shared>, convert_tx: mpsc::Sender<JobId>, notify_tx
         if record.is_settled() {
             continue;
         }
-        let queue = if record.state.is_terminal() { &notify_tx } else { &convert_tx };
-        tokio::select! {
-            () = shared.stopping.cancelled() => break,
-            sent = queue.send(id) => if sent.is_err() { break },
+        if !record.state.is_terminal() {
+            // The convert stage hands the job on to notify and webhook when it ends.
+            tokio::select! {
+                () = shared.stopping.cancelled() => break,
+                sent = convert_tx.send(id) => if sent.is_err() { break },
+            }
+        } else {
+            if record.notification.state == sluice_core::NotificationState::Pending {
+                tokio::select! {
+                    () = shared.stopping.cancelled() => break,
+                    sent = notify_tx.send(id) => if sent.is_err() { break },
+                }
+            }
+            if record.webhook_due() {
+                tokio::select! {
+                    () = shared.stopping.cancelled() => break,
+                    sent = webhook_tx.send(Due::for_record(&record)) => if sent.is_err() { break },
+                }
+            }
         }
         shared.metrics.job_resumed();
         resumed += 1;
@@ -347,7 +400,7 @@ async fn sweep_orphans(shared: &Shared, started: JobId) {
         }
     };
     let candidates: std::collections::BTreeSet<JobId> =
-        keys.iter().filter_map(|key| keys::job_of_original(key)).filter(|id| *id < started).collect();
+        keys.iter().filter_map(|key| keys::job_of_original(key)).filter(|id| id.created_millis() < started.created_millis()).collect();
     let mut removed = 0u64;
     for id in candidates {
         if shared.stopping.is_cancelled() {

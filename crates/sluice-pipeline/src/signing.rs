@@ -6,7 +6,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The query parameter carrying a link's expiry (Unix seconds).
 pub const EXPIRES_PARAM: &str = "expires";
@@ -48,7 +48,7 @@ impl LinkSigner {
     pub fn derive_key(context: &str, secrets: &[&str]) -> Vec<u8> {
         let mut sorted: Vec<&str> = secrets.to_vec();
         sorted.sort_unstable();
-        let mut mac = Self::mac(context.as_bytes());
+        let mut mac = keyed_mac(context.as_bytes());
         for secret in sorted {
             mac.update(&(secret.len() as u64).to_be_bytes());
             mac.update(secret.as_bytes());
@@ -80,19 +80,20 @@ impl LinkSigner {
     }
 
     fn tag(&self, path: &str, expires: u64) -> HmacSha256 {
-        let mut mac = Self::mac(&self.key);
+        let mut mac = keyed_mac(&self.key);
         mac.update(path.as_bytes());
         mac.update(b"\n");
         mac.update(expires.to_string().as_bytes());
         mac
     }
+}
 
-    fn mac(key: &[u8]) -> HmacSha256 {
-        // HMAC takes keys of any length (longer ones are hashed), so this cannot fail.
-        match HmacSha256::new_from_slice(key) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC accepts keys of every length"),
-        }
+/// HMAC-SHA256 keyed with `key`: the one MAC of signed links and webhook signatures.
+pub(crate) fn keyed_mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (longer ones are hashed), so this cannot fail.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC accepts keys of every length"),
     }
 }
 

@@ -2,12 +2,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_gateway::AppState;
+use sluice_gateway::{AppState, JobDocument};
 use sluice_notify::Mailer;
-use sluice_pipeline::{Links, Pipeline, PipelineParts, Reports};
+use sluice_pipeline::{Links, Pipeline, PipelineParts, RenderDocument, Reports, Webhooks};
 use sluice_storage::{Blobs, Journal};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,10 @@ impl Server {
         let mailer = Mailer::from_settings(&settings.mail).context("mail (check mail.url and mail.from)")?;
         let links = Links::new(&settings.server.public_url).with_signer(settings.server.link_signer());
         let reports = Reports::load(settings.reports).context("report templates (check reports.templates_dir)")?;
+        let document_links = links.clone();
+        let render: RenderDocument =
+            Arc::new(move |record| serde_json::to_vec(&JobDocument::new(record, &document_links)));
+        let webhooks = Webhooks::new(settings.webhooks, render).context("webhooks")?;
         let pipeline = Pipeline::start(PipelineParts {
             journal: Journal::new(blobs.clone()),
             blobs,
@@ -47,6 +52,7 @@ impl Server {
             mailer,
             links,
             settings: settings.pipeline,
+            webhooks,
         });
         let closing = CancellationToken::new();
         let state = AppState::new(pipeline.clone(), settings.server, closing.clone());

@@ -11,7 +11,7 @@ use sluice_convert::ConvertSettings;
 use sluice_core::{VariantName, VariantSpec};
 use sluice_gateway::GatewaySettings;
 use sluice_notify::MailSettings;
-use sluice_pipeline::PipelineSettings;
+use sluice_pipeline::{PipelineSettings, WebhookSettings};
 use sluice_report::ReportSettings;
 use sluice_storage::StorageSettings;
 
@@ -34,6 +34,9 @@ pub struct Settings {
     pub reports: ReportSettings,
     /// `[pipeline]`: queues, workers, retries.
     pub pipeline: PipelineSettings,
+    /// `[webhooks]`: signed callbacks when jobs end.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// `[log]`: log format and level.
     #[serde(default)]
     pub log: LogSettings,
@@ -121,7 +124,7 @@ impl Settings {
             ),
         };
         format!(
-            "configuration OK\nlisten:     {}\naccess:     {access}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}",
+            "configuration OK\nlisten:     {}\naccess:     {access}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}\nwebhooks:   {}",
             self.server.listen,
             self.server.public_url,
             self.storage.url,
@@ -130,6 +133,7 @@ impl Settings {
             variants.join(", "),
             reports,
             self.pipeline.effective_workers(),
+            webhooks_summary(&self.webhooks),
         )
     }
 
@@ -137,6 +141,7 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.server.validate().map_err(anyhow::Error::msg)?;
         self.pipeline.validate().map_err(anyhow::Error::msg)?;
+        self.webhooks.validate().map_err(anyhow::Error::msg)?;
         if self.convert.variants.is_empty() {
             bail!("convert.variants: at least one variant must be configured");
         }
@@ -148,6 +153,19 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// The webhook line of `sluice check`: whether they are enabled, the default callback, never the secret.
+fn webhooks_summary(webhooks: &WebhookSettings) -> String {
+    if webhooks.secret.is_none() {
+        return "off (webhooks.secret not set)".to_owned();
+    }
+    let default = match webhooks.default_url.as_deref().map(|url| sluice_pipeline::CallbackUrl::parse(url, true)) {
+        Some(Ok(url)) => format!("default {}", url.redacted()),
+        Some(Err(_)) | None => "per upload (callback_url)".to_owned(),
+    };
+    let private = if webhooks.allow_private { ", private addresses allowed" } else { "" };
+    format!("on, {default}, secret set{private}")
 }
 
 /// Figment's errors name the key; keep every one of them (there may be several) and drop the profile prefix.
@@ -248,6 +266,8 @@ mod tests {
                 ("[pipeline]\nqueue_capacity = 0\n", "pipeline.queue_capacity"),
                 ("[server]\napi_tokens = [\"short\"]\n", "server.api_tokens"),
                 ("[server.rate_limit]\nuploads_per_minute = 5\nburst = 0\n", "server.rate_limit.burst"),
+                ("[webhooks]\ndefault_url = \"https://example.com/\"\n", "webhooks.secret"),
+                ("[webhooks]\nsecret = \"k\"\ndefault_url = \"http://169.254.169.254/\"\n", "webhooks.default_url"),
             ];
             for (toml, key) in cases {
                 jail.create_file("bad.toml", toml)?;

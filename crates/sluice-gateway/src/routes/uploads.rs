@@ -46,6 +46,9 @@ pub(crate) struct UploadForm {
     /// Comma-separated names of configured variants; all of them when absent.
     #[schema(example = "thumb,medium")]
     variants: Option<String>,
+    /// An http(s) URL to POST the signed job document to when the job ends (see the README's Webhooks).
+    #[schema(example = "https://hooks.example.com/sluice")]
+    callback_url: Option<String>,
 }
 
 /// Accepts files for conversion.
@@ -63,7 +66,7 @@ pub(crate) struct UploadForm {
         (status = 202, description = "Accepted; the job runs in the background", body = JobDocument,
          headers(("Location" = String, description = "The job document"))),
         (status = 200, description = "With `Prefer: wait=N`: the job finished within N seconds; or a replay of the upload with the same Idempotency-Key", body = JobDocument),
-        (status = 400, description = "Malformed form, bad address, recipient outside mail.allowed_domains, unknown variant, no file, bad Idempotency-Key", body = crate::error::ErrorBody),
+        (status = 400, description = "Malformed form, bad address, recipient outside mail.allowed_domains, unknown variant, no file, bad Idempotency-Key, refused callback_url", body = crate::error::ErrorBody),
         (status = 401, description = "server.api_tokens is set and no valid bearer token was sent", body = crate::error::ErrorBody),
         (status = 408, description = "The upload stalled", body = crate::error::ErrorBody),
         (status = 413, description = "Larger than server.max_upload_bytes; nothing was stored", body = crate::error::ErrorBody),
@@ -200,10 +203,16 @@ async fn store(
             }
             Some("notify") => form.notify = Some(read_text(field, "notify", idle, &mut form.seen).await?),
             Some("variants") => form.variants = Some(read_text(field, "variants", idle, &mut form.seen).await?),
+            Some("callback_url") => {
+                form.callback_url = Some(read_text(field, "callback_url", idle, &mut form.seen).await?)
+            }
             Some(other) => {
                 return Err(ApiError::bad_request(
                     "unknown_field",
-                    format!("unknown form field {:?}; the fields are file, notify and variants", display_name(other)),
+                    format!(
+                        "unknown form field {:?}; the fields are file, notify, variants and callback_url",
+                        display_name(other)
+                    ),
                 ));
             }
             None => return Err(ApiError::bad_request("malformed_multipart", "a form part has no name")),
@@ -223,11 +232,13 @@ async fn store(
         access::check_recipient(app, to)?;
     }
     let variants = resolve_variants(app, form.variants.as_deref())?;
+    let webhook = crate::callback::webhook_for_upload(app, form.callback_url.as_deref())?;
     if form.files.iter().all(|file| file.state == FileState::Rejected) {
         return Err(nothing_convertible(&form.files));
     }
 
-    let record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
+    let mut record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
+    record.webhook = webhook;
     let earlier = idempotency::persist(app, idempotency_key, &record).await?;
     Ok((record, received, earlier))
 }
@@ -242,6 +253,7 @@ struct Form {
     files: Vec<FileRecord>,
     notify: Option<String>,
     variants: Option<String>,
+    callback_url: Option<String>,
     seen: BTreeSet<&'static str>,
 }
 

@@ -12,3 +12,4 @@ mod pipeline;
 mod reports;
 mod uploads;
 mod web;
+mod webhooks;
