@@ -399,8 +399,11 @@ async fn sweep_orphans(shared: &Shared, started: JobId) {
             return;
         }
     };
-    let candidates: std::collections::BTreeSet<JobId> =
-        keys.iter().filter_map(|key| keys::job_of_original(key)).filter(|id| id.created_millis() < started.created_millis()).collect();
+    let candidates: std::collections::BTreeSet<JobId> = keys
+        .iter()
+        .filter_map(|key| keys::job_of_original(key))
+        .filter(|id| id.created_millis() < started.created_millis())
+        .collect();
     let mut removed = 0u64;
     for id in candidates {
         if shared.stopping.is_cancelled() {
