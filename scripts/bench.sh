@@ -371,6 +371,8 @@ bench_upload() {
       -F "file=@$big;type=image/jpeg" "$SERVER_URL/v1/uploads")
     [[ "$code" == 202 ]] || { log "upload answered $code: $(cat "$WORK/upload/answer.json")"; exit 1; }
     up_secs+=("$secs")
+    # Disk space: the stored original is not needed any more (the convert stage rejects it unread).
+    rm -rf "$WORK/upload/storage/originals"
   done
   # The convert stage gets the file too; give it a moment to settle so its memory counts.
   local job
