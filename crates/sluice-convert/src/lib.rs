@@ -27,6 +27,8 @@ mod geometry;
 mod header;
 mod pixels;
 
+use pixels::Pixels;
+
 pub use error::{BoxError, ConvertError};
 pub use geometry::output_size;
 
@@ -79,6 +81,13 @@ impl ConvertLimits {
     /// plus 64 MiB for decoder state. Peak memory of a whole conversion stays within about twice this.
     pub fn max_alloc_bytes(&self) -> u64 {
         self.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+    }
+
+    /// The largest file worth reading into memory for a conversion: [`Self::max_alloc_bytes`]. No JPEG, PNG,
+    /// GIF or WebP within `max_pixels` is larger (even 16-bit RGBA stored uncompressed), so a larger file is
+    /// rejected unread and a huge upload never costs the converter its size in memory.
+    pub fn max_input_bytes(&self) -> u64 {
+        self.max_alloc_bytes()
     }
 }
 
@@ -155,7 +164,8 @@ pub fn probe(input: &[u8], limits: &ConvertLimits) -> Result<ImageInfo, ConvertE
 ///
 /// The header is checked first (as in [`probe`]); a JPEG is then decoded at 1/2, 1/4 or 1/8 scale when the
 /// smaller decode is still at least twice the size every variant needs (so the final Lanczos3 step does real
-/// filtering and nothing is enlarged). The Exif orientation is applied, so
+/// filtering and nothing is enlarged). Variants are made largest first, each from the smallest larger output
+/// that still leaves a 2x reduction (a cascade, as libvips' thumbnailer does). The Exif orientation is applied, so
 /// outputs are upright and carry no metadata. GIFs contribute their first frame. Outputs in JPEG are composited
 /// on white. With no variants, only the header is checked.
 pub fn convert_image(
@@ -180,32 +190,62 @@ pub fn convert_image(
     let transposed = is_transposed(orientation);
     let (width, height) = swap_if((header.width, header.height), transposed);
     let mut resizer = fast_image_resize::Resizer::new();
-    variants
+    // Largest variants first, so that each smaller one can be made from a larger output (see `pick_source`).
+    let mut order: Vec<usize> = (0..variants.len()).collect();
+    order.sort_by_key(|&index| {
+        let (w, h) = output_size(width, height, &variants[index].1);
+        std::cmp::Reverse(u64::from(w) * u64::from(h))
+    });
+    let mut made: Vec<Option<EncodedVariant>> = vec![None; variants.len()];
+    let mut intermediates: Vec<Pixels> = Vec::new();
+    for index in order {
+        let (name, spec) = &variants[index];
+        let internal = |source: BoxError| ConvertError::Internal { variant: name.clone(), source };
+        let (out_width, out_height) = output_size(width, height, spec);
+        // Resize in the stored frame (cheaper: only the small output is turned), then orient.
+        let (stored_width, stored_height) = swap_if((out_width, out_height), transposed);
+        let source = pick_source(&pixels, &intermediates, (stored_width, stored_height), spec.fit);
+        let crop = (spec.fit == Fit::Cover)
+            .then(|| geometry::centre_crop(source.width, source.height, stored_width, stored_height));
+        let resized = source.resized(stored_width, stored_height, crop, &mut resizer).map_err(internal)?;
+        if spec.fit == Fit::Contain {
+            // A contain output shows the whole image: a source for the smaller variants.
+            intermediates.push(resized.clone());
+        }
+        let oriented = resized.oriented(orientation).map_err(internal)?;
+        if (oriented.width, oriented.height) != (out_width, out_height) {
+            return Err(internal(error::Reason::boxed(format!(
+                "made {}x{} instead of {out_width}x{out_height}",
+                oriented.width, oriented.height
+            ))));
+        }
+        let out_media = spec.format.resolve(media);
+        let bytes = encode::encode(oriented, out_media, spec.quality).map_err(|source| ConvertError::Encode {
+            variant: name.clone(),
+            media: out_media,
+            source,
+        })?;
+        made[index] =
+            Some(EncodedVariant { name: name.clone(), media: out_media, width: out_width, height: out_height, bytes });
+    }
+    Ok(made.into_iter().flatten().collect())
+}
+
+/// The image a variant of stored-frame size `out` is resized from: the smallest already-made whole-image output
+/// that is still [`SHRINK_HEADROOM`] times what the variant needs, else the decoded image. A 256 px thumbnail is
+/// then made from the 1024 px variant instead of the 24 MP decode: the same Lanczos3 filter over a quarter of
+/// the rows and columns, with at least a 2x reduction left (the rule of the JPEG shrink-on-load, and libvips').
+fn pick_source<'a>(decoded: &'a Pixels, intermediates: &'a [Pixels], out: (u32, u32), fit: Fit) -> &'a Pixels {
+    intermediates
         .iter()
-        .map(|(name, spec)| {
-            let internal = |source: BoxError| ConvertError::Internal { variant: name.clone(), source };
-            let (out_width, out_height) = output_size(width, height, spec);
-            // Resize in the stored frame (cheaper: only the small output is turned), then orient.
-            let (stored_width, stored_height) = swap_if((out_width, out_height), transposed);
-            let crop = (spec.fit == Fit::Cover)
-                .then(|| geometry::centre_crop(pixels.width, pixels.height, stored_width, stored_height));
-            let resized = pixels.resized(stored_width, stored_height, crop, &mut resizer).map_err(internal)?;
-            let oriented = resized.oriented(orientation).map_err(internal)?;
-            if (oriented.width, oriented.height) != (out_width, out_height) {
-                return Err(internal(error::Reason::boxed(format!(
-                    "made {}x{} instead of {out_width}x{out_height}",
-                    oriented.width, oriented.height
-                ))));
-            }
-            let out_media = spec.format.resolve(media);
-            let bytes = encode::encode(oriented, out_media, spec.quality).map_err(|source| ConvertError::Encode {
-                variant: name.clone(),
-                media: out_media,
-                source,
-            })?;
-            Ok(EncodedVariant { name: name.clone(), media: out_media, width: out_width, height: out_height, bytes })
+        .filter(|candidate| {
+            let (need_width, need_height) = geometry::needed_source(candidate.width, candidate.height, out, fit);
+            // One pixel of slack: a contain output's sides are rounded, so 2048x1365 serves 1024x683.
+            f64::from(candidate.width) + 1.0 >= need_width * SHRINK_HEADROOM
+                && f64::from(candidate.height) + 1.0 >= need_height * SHRINK_HEADROOM
         })
-        .collect()
+        .min_by_key(|candidate| u64::from(candidate.width) * u64::from(candidate.height))
+        .unwrap_or(decoded)
 }
 
 /// How much larger than a variant's needed size a shrunk JPEG decode must stay. DCT-domain scaling is a crude
@@ -227,4 +267,29 @@ fn jpeg_shrink_for(header: &header::Header, orientation: Orientation, variants: 
         })
         .collect();
     geometry::jpeg_shrink(header.width, header.height, &needs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixels::Layout;
+
+    fn grey(width: u32, height: u32) -> Pixels {
+        let len = usize::try_from(width * height).unwrap();
+        Pixels::new(Layout::L8, width, height, vec![128; len]).unwrap()
+    }
+
+    #[test]
+    fn smaller_variants_come_from_the_smallest_output_with_2x_headroom() {
+        let decoded = grey(6000, 4000);
+        let made = [grey(2048, 1365), grey(1024, 683)];
+        // 256x171 from the 1024 output (4x), 1024x683 from the 2048 output (2x, rounding forgiven).
+        assert_eq!(pick_source(&decoded, &made, (256, 171), Fit::Contain).width, 1024);
+        assert_eq!(pick_source(&decoded, &made, (1024, 683), Fit::Contain).width, 2048);
+        // 1500 wide needs 3000: only the decode has that.
+        assert_eq!(pick_source(&decoded, &made, (1500, 1000), Fit::Contain).width, 6000);
+        // Cover needs the whole image scaled to cover the box: 600x600 needs 900x600, twice is 1800x1200.
+        assert_eq!(pick_source(&decoded, &made, (600, 600), Fit::Cover).width, 2048);
+        assert_eq!(pick_source(&decoded, &made, (700, 700), Fit::Cover).width, 6000);
+    }
 }

@@ -231,6 +231,13 @@ async fn convert_file(
             format!("the file has {} bytes; files over {max_bytes} bytes are not converted", file.bytes),
         ));
     }
+    let max_bytes = shared.convert.limits().max_input_bytes();
+    if file.bytes > max_bytes {
+        return FileOutcome::Rejected(Problem::new(
+            "file_too_large",
+            format!("the file has {} bytes; images over {max_bytes} bytes are not converted", file.bytes),
+        ));
+    }
     let started = Instant::now();
     // The permit bounds both CPU and memory: the original is read only once a worker is free.
     let Ok(permit) = Arc::clone(&shared.cpu).acquire_owned().await else {
