@@ -11,6 +11,10 @@
 //! It must not depend on tokio, object storage, HTTP or mail crates: callers run it on a blocking thread (the
 //! server's convert stage) or directly (the `sluice convert` CLI), and it never does I/O of its own.
 //!
+//! JPEG is decoded and encoded in pure Rust by default (`jpeg-decoder` for DCT-scaled decodes, zune-jpeg for
+//! full-size ones, `jpeg-encoder`); the `turbojpeg` cargo feature uses libjpeg-turbo instead (built from source
+//! with cmake and nasm), several times faster, with the pure-Rust decoders kept for what it does not take.
+//!
 //! Hostile input is expected: the declared pixel count is checked from the header before a decoder allocates,
 //! decoders run under `image::Limits`, and nothing here panics on malformed data.
 
@@ -26,6 +30,8 @@ mod error;
 mod geometry;
 mod header;
 mod pixels;
+#[cfg(feature = "turbojpeg")]
+mod turbo;
 
 use pixels::Pixels;
 
@@ -81,13 +87,6 @@ impl ConvertLimits {
     /// plus 64 MiB for decoder state. Peak memory of a whole conversion stays within about twice this.
     pub fn max_alloc_bytes(&self) -> u64 {
         self.max_pixels.saturating_mul(8).saturating_add(64 << 20)
-    }
-
-    /// The largest file worth reading into memory for a conversion: [`Self::max_alloc_bytes`]. No JPEG, PNG,
-    /// GIF or WebP within `max_pixels` is larger (even 16-bit RGBA stored uncompressed), so a larger file is
-    /// rejected unread and a huge upload never costs the converter its size in memory.
-    pub fn max_input_bytes(&self) -> u64 {
-        self.max_alloc_bytes()
     }
 }
 
@@ -173,6 +172,40 @@ pub fn convert_image(
     variants: &[(VariantName, VariantSpec)],
     limits: &ConvertLimits,
 ) -> Result<Vec<EncodedVariant>, ConvertError> {
+    convert_with(input, variants, limits, JpegCodec::BUILT_IN)
+}
+
+/// The JPEG codecs a conversion can use; other formats always go through `image` and `webp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JpegCodec {
+    /// `jpeg-decoder` (DCT-scaled decodes), zune-jpeg (full-size decodes) and `jpeg-encoder`: Rust and
+    /// nothing else to build.
+    #[cfg_attr(
+        all(feature = "turbojpeg", not(test)),
+        expect(dead_code, reason = "with libjpeg-turbo built in, only the tests choose the pure-Rust codec")
+    )]
+    PureRust,
+    /// libjpeg-turbo (the `turbojpeg` feature), leaving what it does not do to the pure-Rust decoders.
+    #[cfg(feature = "turbojpeg")]
+    Turbo,
+}
+
+impl JpegCodec {
+    /// The fastest codec this build has.
+    #[cfg(feature = "turbojpeg")]
+    pub(crate) const BUILT_IN: Self = Self::Turbo;
+    /// The fastest codec this build has.
+    #[cfg(not(feature = "turbojpeg"))]
+    pub(crate) const BUILT_IN: Self = Self::PureRust;
+}
+
+/// [`convert_image`] with the JPEG codec chosen (tests compare the codecs).
+pub(crate) fn convert_with(
+    input: &[u8],
+    variants: &[(VariantName, VariantSpec)],
+    limits: &ConvertLimits,
+    codec: JpegCodec,
+) -> Result<Vec<EncodedVariant>, ConvertError> {
     let header = checked_header(input, limits)?;
     if variants.is_empty() {
         return Ok(Vec::new());
@@ -181,8 +214,8 @@ pub fn convert_image(
     let (pixels, orientation) = match header.jpeg {
         Some(frame) => {
             let orientation = frame.orientation.unwrap_or(Orientation::NoTransforms);
-            let shrink = jpeg_shrink_for(&header, orientation, variants);
-            (decode::decode_jpeg(input, &header, frame, shrink, limits)?, orientation)
+            let scale = jpeg_scale_for(&header, orientation, variants);
+            (decode::decode_jpeg(input, &header, frame, scale, limits, codec)?, orientation)
         }
         None => decode::decode_with_image(input, &header, limits)?,
     };
@@ -220,11 +253,8 @@ pub fn convert_image(
             ))));
         }
         let out_media = spec.format.resolve(media);
-        let bytes = encode::encode(oriented, out_media, spec.quality).map_err(|source| ConvertError::Encode {
-            variant: name.clone(),
-            media: out_media,
-            source,
-        })?;
+        let bytes = encode::encode(oriented, out_media, spec.quality, codec)
+            .map_err(|source| ConvertError::Encode { variant: name.clone(), media: out_media, source })?;
         made[index] =
             Some(EncodedVariant { name: name.clone(), media: out_media, width: out_width, height: out_height, bytes });
     }
@@ -253,9 +283,23 @@ fn pick_source<'a>(decoded: &'a Pixels, intermediates: &'a [Pixels], out: (u32, 
 /// outputs as clean as a full decode, the same rule libvips' thumbnailer follows.
 const SHRINK_HEADROOM: f64 = 2.0;
 
+/// How a JPEG is decoded for a set of variants: DCT scaling, and whether chroma may be upsampled the fast way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JpegScale {
+    /// The shrink-on-load factor: 1, 2, 4 or 8.
+    pub shrink: u32,
+    /// Every variant is at most half the decoded size: the decode's chroma upsampling is filtered away by the
+    /// resize anyway, so libjpeg-turbo's faster (merged) upsampling costs nothing visible.
+    pub fast_upsample: bool,
+}
+
 /// The JPEG shrink-on-load factor for these variants: the largest whose decode is still [`SHRINK_HEADROOM`]
 /// times the size every variant needs.
-fn jpeg_shrink_for(header: &header::Header, orientation: Orientation, variants: &[(VariantName, VariantSpec)]) -> u32 {
+fn jpeg_scale_for(
+    header: &header::Header,
+    orientation: Orientation,
+    variants: &[(VariantName, VariantSpec)],
+) -> JpegScale {
     let transposed = is_transposed(orientation);
     let (width, height) = swap_if((header.width, header.height), transposed);
     let needs: Vec<(f64, f64)> = variants
@@ -266,7 +310,12 @@ fn jpeg_shrink_for(header: &header::Header, orientation: Orientation, variants: 
             (need_width * SHRINK_HEADROOM, need_height * SHRINK_HEADROOM)
         })
         .collect();
-    geometry::jpeg_shrink(header.width, header.height, &needs)
+    let shrink = geometry::jpeg_shrink(header.width, header.height, &needs);
+    let fast_upsample = shrink > 1
+        || needs.iter().all(|&(need_width, need_height)| {
+            f64::from(header.width) + 1e-6 >= need_width && f64::from(header.height) + 1e-6 >= need_height
+        });
+    JpegScale { shrink, fast_upsample }
 }
 
 #[cfg(test)]
@@ -291,5 +340,32 @@ mod tests {
         // Cover needs the whole image scaled to cover the box: 600x600 needs 900x600, twice is 1800x1200.
         assert_eq!(pick_source(&decoded, &made, (600, 600), Fit::Cover).width, 2048);
         assert_eq!(pick_source(&decoded, &made, (700, 700), Fit::Cover).width, 6000);
+    }
+
+    #[test]
+    fn jpeg_scale_keeps_2x_headroom_and_upsamples_fast_only_when_the_resize_halves() {
+        let header = |width, height| header::Header { media: MediaType::Jpeg, width, height, jpeg: None };
+        let contain = |side| {
+            let spec = VariantSpec {
+                width: side,
+                height: side,
+                fit: Fit::Contain,
+                format: sluice_core::OutputFormat::Jpeg,
+                quality: 80,
+            };
+            (VariantName::try_from(format!("v{side}")).unwrap(), spec)
+        };
+        let scale = |width, height, sides: &[u32]| {
+            let variants: Vec<_> = sides.iter().map(|&side| contain(side)).collect();
+            jpeg_scale_for(&header(width, height), Orientation::NoTransforms, &variants)
+        };
+        // Task A on a 24 MP photo: the 2048 variant needs a full decode, but it is less than half of it.
+        assert_eq!(scale(6000, 4000, &[2048, 1024, 256]), JpegScale { shrink: 1, fast_upsample: true });
+        // A variant more than half the size: full decode with smooth upsampling.
+        assert_eq!(scale(6000, 4000, &[4000, 256]), JpegScale { shrink: 1, fast_upsample: false });
+        assert_eq!(scale(6000, 4000, &[1024]), JpegScale { shrink: 2, fast_upsample: true });
+        assert_eq!(scale(6000, 4000, &[256]), JpegScale { shrink: 8, fast_upsample: true });
+        // Never enlarging: a small photo's variant is the photo itself.
+        assert_eq!(scale(800, 600, &[1024]), JpegScale { shrink: 1, fast_upsample: false });
     }
 }

@@ -231,13 +231,6 @@ async fn convert_file(
             format!("the file has {} bytes; files over {max_bytes} bytes are not converted", file.bytes),
         ));
     }
-    let max_bytes = shared.convert.limits().max_input_bytes();
-    if file.bytes > max_bytes {
-        return FileOutcome::Rejected(Problem::new(
-            "file_too_large",
-            format!("the file has {} bytes; images over {max_bytes} bytes are not converted", file.bytes),
-        ));
-    }
     let started = Instant::now();
     // The permit bounds both CPU and memory: the original is read only once a worker is free.
     let Ok(permit) = Arc::clone(&shared.cpu).acquire_owned().await else {
@@ -254,7 +247,7 @@ async fn convert_file(
         };
         let limits = shared.convert.limits();
         let index = file.index;
-        tokio::task::spawn_blocking(move || {
+        shared.cpu_pool.run(move || {
             let _permit = permit; // held until the conversion really ends, even after a timeout
             span.in_scope(|| make_variants(job, index, &original, &variants, &limits))
         })
@@ -267,7 +260,7 @@ async fn convert_file(
         let reader = SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
         let reports = Arc::clone(&shared.reports);
         let (index, name) = (file.index, file.name.clone());
-        tokio::task::spawn_blocking(move || {
+        shared.cpu_pool.run(move || {
             let _permit = permit;
             span.in_scope(|| make_reports(job, index, &name, reader, &reports))
         })
@@ -278,8 +271,8 @@ async fn convert_file(
             "conversion_timeout",
             format!("converting this file took longer than {} s", timeout.as_secs()),
         ))),
-        Ok(Err(join_error)) => {
-            tracing::error!(error = %join_error, "conversion panicked");
+        Ok(Err(pool_error)) => {
+            tracing::error!(error = %pool_error, "conversion panicked");
             Err(FileOutcome::Rejected(Problem::new("conversion_failed", "the converter failed on this file")))
         }
         Ok(Ok(made)) => made,
