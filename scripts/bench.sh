@@ -6,8 +6,12 @@
 #   scripts/bench.sh --quick    # the JPEGs of samples/, 1 repeat, short load tests (about a minute or two)
 #
 # Options: --repeats N, --only images|upload|gateway|mail (repeatable), --skip-build, --keep, --no-imagemagick
-# (ImageMagick needs minutes per repeat on the full folder).
+# (ImageMagick needs minutes per repeat on the full folder), --turbojpeg (also measure the build with the
+# `turbojpeg` feature, libjpeg-turbo: its rows in the images table are "sluice-turbojpeg"; the other sections
+# use SLUICE_BIN).
 # Environment: SLUICE_BIN (default: the release binary under the cargo target folder, built first),
+# SLUICE_TURBO_BIN (the `turbojpeg` build for --turbojpeg; default: built after the default one and copied
+# into the cache folder),
 # SLUICE_BENCH_CACHE (default ~/.cache/sluice-bench: the generated photo folder, the 2 GiB upload, the work
 # folder), SLUICE_TOOLS_DIR (default ~/.cache/sluice-tools: maildev, and the Python venv of the FastAPI peer).
 #
@@ -41,6 +45,7 @@ REPEATS=""
 SKIP_BUILD=0
 KEEP=0
 NO_IM=0
+TURBO=0
 ONLY=()
 while (($#)); do
   case $1 in
@@ -50,6 +55,7 @@ while (($#)); do
     --skip-build) SKIP_BUILD=1 ;;
     --keep) KEEP=1 ;;
     --no-imagemagick) NO_IM=1 ;;
+    --turbojpeg) TURBO=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 1 ;;
   esac
@@ -62,6 +68,7 @@ CACHE=${SLUICE_BENCH_CACHE:-$HOME/.cache/sluice-bench}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SLUICE_BIN_GIVEN=${SLUICE_BIN:+1}
 SLUICE_BIN=${SLUICE_BIN:-$TARGET_DIR/release/sluice}
+SLUICE_TURBO_BIN_GIVEN=${SLUICE_TURBO_BIN:+1}
 VENV="$SLUICE_TOOLS_DIR/bench-venv"
 WORK="$CACHE/work"
 PIDS=()
@@ -108,8 +115,27 @@ ensure_tools() {
   if ((!SKIP_BUILD)) && [[ -z "${SLUICE_BIN_GIVEN:-}" ]]; then
     log "building the release binary (cargo build --release -p sluice)"
     cargo build --release -q -p sluice
+    if ((TURBO)); then
+      # Both builds share the target folder: keep a copy of the default one before the feature build.
+      mkdir -p "$CACHE/bin"
+      cp "$SLUICE_BIN" "$CACHE/bin/sluice" && SLUICE_BIN="$CACHE/bin/sluice"
+    fi
   fi
   [[ -x "$SLUICE_BIN" ]] || { log "no sluice binary at $SLUICE_BIN"; exit 1; }
+  if ((TURBO)); then
+    if [[ -z "${SLUICE_TURBO_BIN_GIVEN:-}" ]]; then
+      SLUICE_TURBO_BIN="$TARGET_DIR/release/sluice"
+      if ((!SKIP_BUILD)); then
+        need cmake cmake
+        need nasm nasm
+        log "building the release binary with libjpeg-turbo (cargo build --release -p sluice --features turbojpeg)"
+        cargo build --release -q -p sluice --features turbojpeg
+        mkdir -p "$CACHE/bin"
+        cp "$SLUICE_TURBO_BIN" "$CACHE/bin/sluice-turbojpeg" && SLUICE_TURBO_BIN="$CACHE/bin/sluice-turbojpeg"
+      fi
+    fi
+    [[ -x "$SLUICE_TURBO_BIN" ]] || { log "no turbojpeg sluice binary at $SLUICE_TURBO_BIN"; exit 1; }
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -198,8 +224,14 @@ sluice_task_a() {
 sluice_task_b() {
   "$SLUICE_BIN" convert "$PHOTOS" --out "$1" --config "$WORK/task-b.toml" >/dev/null 2>&1
 }
+turbo_task_a() {
+  "$SLUICE_TURBO_BIN" convert "$PHOTOS" --out "$1" --config "$WORK/task-a.toml" >/dev/null 2>&1
+}
+turbo_task_b() {
+  "$SLUICE_TURBO_BIN" convert "$PHOTOS" --out "$1" --config "$WORK/task-b.toml" >/dev/null 2>&1
+}
 export -f vips_task_a vips_task_b im_task_a_one im_task_b_one im_task_a im_task_b djpeg_task_c sluice_task_a \
-  sluice_task_b
+  sluice_task_b turbo_task_a turbo_task_b
 
 write_variant_configs() {
   local name size
@@ -238,7 +270,7 @@ median() {
 bench_images() {
   photo_folder
   PHOTO_COUNT=$(find "$PHOTOS" -maxdepth 1 -name '*.jpg' | wc -l)
-  export PHOTOS PHOTO_COUNT SLUICE_BIN WORK
+  export PHOTOS PHOTO_COUNT SLUICE_BIN SLUICE_TURBO_BIN WORK
   write_variant_configs
   # Debian's ImageMagick policy caps the pixel cache at 256 MiB memory and 1 GiB disk, too little for a 24 MP
   # photo: a policy with larger caps, read first.
@@ -253,18 +285,22 @@ bench_images() {
   : >"$RESULTS"
   local runs=(
     "A sluice sluice_task_a $((PHOTO_COUNT * 3))"
+    "A sluice-turbojpeg turbo_task_a $((PHOTO_COUNT * 3))"
     "A vipsthumbnail vips_task_a $((PHOTO_COUNT * 3))"
     "A imagemagick im_task_a $((PHOTO_COUNT * 3))"
     "B sluice sluice_task_b $PHOTO_COUNT"
+    "B sluice-turbojpeg turbo_task_b $PHOTO_COUNT"
     "B vipsthumbnail vips_task_b $PHOTO_COUNT"
     "B imagemagick im_task_b $PHOTO_COUNT"
     "C djpeg djpeg_task_c 0"
   )
-  if ((NO_IM)); then
-    local kept=() run
-    for run in "${runs[@]}"; do [[ "$run" == *imagemagick* ]] || kept+=("$run"); done
-    runs=("${kept[@]}")
-  fi
+  local kept=() run
+  for run in "${runs[@]}"; do
+    ((NO_IM)) && [[ "$run" == *imagemagick* ]] && continue
+    ((TURBO)) || [[ "$run" != *turbojpeg* ]] || continue
+    kept+=("$run")
+  done
+  runs=("${kept[@]}")
   local repeat i n=${#runs[@]}
   for ((repeat = 0; repeat < REPEATS; repeat++)); do
     for ((i = 0; i < n; i++)); do
@@ -293,9 +329,13 @@ bench_images() {
         'BEGIN { vs = (task == "C") ? "" : sprintf("%.2fx", s / b)
                  printf "| %s | %s | %.2f | %s | %.2fx | %.0f | %.0f |\n", task, tool, s, vs, s / f, mp / s, r / 1024 }'
     done
-    printf '\nTargets: task A at most 0.35x vipsthumbnail: %s; task B at most 0.8x: %s; task A within 2x of the decode floor: %s.\n' \
-      "$(verdict "$(median A sluice 1)" "$vips_a" 0.35)" "$(verdict "$(median B sluice 1)" "$vips_b" 0.8)" \
-      "$(verdict "$(median A sluice 1)" "$floor" 2)"
+    local build
+    for build in sluice sluice-turbojpeg; do
+      [[ $build == sluice-turbojpeg ]] && ((!TURBO)) && continue
+      printf '\nTargets (%s): task A at most 0.35x vipsthumbnail: %s; task B at most 0.8x: %s; task A within 2x of the decode floor: %s.\n' \
+        "$build" "$(verdict "$(median A "$build" 1)" "$vips_a" 0.35)" "$(verdict "$(median B "$build" 1)" "$vips_b" 0.8)" \
+        "$(verdict "$(median A "$build" 1)" "$floor" 2)"
+    done
     printf 'Peak RSS is that of the largest process: sluice is one process with a thread per core, the peers run two processes.\n'
   } | tee -a "$REPORT"
 }
@@ -440,16 +480,28 @@ EOF
     printf '| --- | ---: | ---: | ---: | ---: | ---: |\n'
   } | tee -a "$REPORT"
 
-  # sluice: a queue big enough that nothing is refused while the convert stage falls behind.
-  start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000
-  wrk_post "$SERVER_URL/v1/uploads" "$seconds" "$WORK/wrk-sluice.txt"
-  local backlog rss converted
-  backlog=$(curl -s "$SERVER_URL/metrics" | awk '/^sluice_queue_depth\{stage="convert"\}/ { print $2 }' | head -n1)
-  converted=$(curl -s "$SERVER_URL/metrics" | awk '/^sluice_files_total\{outcome="converted"\}/ { print $2 }' | head -n1)
-  rss=$(peak_rss_mib "$SERVER_PID")
-  stop_server "$SERVER_PID"
-  rm -rf "$WORK/gateway"
-  wrk_summary sluice "$WORK/wrk-sluice.txt" "$rss" | tee -a "$REPORT"
+  # sluice: a queue big enough that nothing is refused while the convert stage falls behind. Then the same
+  # with the conversion threads at the server's own priority (pipeline.conversion_nice = 0), the baseline of
+  # the lowered priority.
+  local backlog rss converted nice label
+  for nice in default 0; do
+    label=sluice
+    [[ $nice == 0 ]] && label="sluice, conversions not niced (pipeline.conversion_nice = 0)"
+    if [[ $nice == 0 ]]; then
+      start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 SLUICE__PIPELINE__CONVERSION_NICE=0
+    else
+      start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000
+    fi
+    wrk_post "$SERVER_URL/v1/uploads" "$seconds" "$WORK/wrk-sluice-$nice.txt"
+    if [[ $nice == default ]]; then
+      backlog=$(curl -s "$SERVER_URL/metrics" | awk '/^sluice_queue_depth\{stage="convert"\}/ { print $2 }' | head -n1)
+      converted=$(curl -s "$SERVER_URL/metrics" | awk '/^sluice_files_total\{outcome="converted"\}/ { print $2 }' | head -n1)
+    fi
+    rss=$(peak_rss_mib "$SERVER_PID")
+    stop_server "$SERVER_PID"
+    rm -rf "$WORK/gateway"
+    wrk_summary "$label" "$WORK/wrk-sluice-$nice.txt" "$rss" | tee -a "$REPORT"
+  done
 
   # FastAPI + Pillow, the same load: resizing before answering, then with BackgroundTasks.
   local mode port pid
@@ -469,7 +521,7 @@ EOF
     wrk_summary "FastAPI + Pillow ($mode)" "$WORK/wrk-$mode.txt" "$rss" | tee -a "$REPORT"
   done
   local sluice_p99
-  sluice_p99=$(awk '/ 99% / { v = $2; if (v ~ /us$/) print v / 1000; else if (v ~ /ms$/) print v + 0; else print v * 1000 }' "$WORK/wrk-sluice.txt")
+  sluice_p99=$(awk '/ 99% / { v = $2; if (v ~ /us$/) print v / 1000; else if (v ~ /ms$/) print v + 0; else print v * 1000 }' "$WORK/wrk-sluice-default.txt")
   {
     printf '\nWhile sluice was loaded it converted %s files and %s jobs were still queued for conversion at the end (the convert stage was saturated).\n' \
       "${converted:-?}" "${backlog:-?}"
