@@ -4,6 +4,11 @@
 # current Docker): `docker build -t sluice .`, or `docker compose up --build` with docker-compose.yml.
 
 FROM rust:1.95-bookworm AS builder
+# cmake and nasm build libjpeg-turbo (with its SIMD code) for the `turbojpeg` feature: JPEG decoding and
+# encoding several times faster than the pure-Rust codecs a plain `cargo build` uses.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends cmake nasm \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # The cargo registry and the target folder live in BuildKit cache mounts, so a rebuild after a source change
@@ -11,7 +16,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p sluice \
+    cargo build --release --locked -p sluice --features turbojpeg \
     && install -D -m 0755 target/release/sluice /out/sluice
 
 FROM debian:bookworm-slim AS runtime

@@ -1,5 +1,6 @@
-//! Decoding into [`Pixels`]: JPEG through `jpeg-decoder` with DCT-domain shrink-on-load, everything else (and
-//! the rare JPEG that `jpeg-decoder` does not support) through `image`, always under memory limits.
+//! Decoding into [`Pixels`]: JPEG through libjpeg-turbo (the `turbojpeg` feature) or, in pure Rust, through
+//! `jpeg-decoder` with DCT-domain shrink-on-load and zune-jpeg at full size; everything else (and the rare JPEG
+//! the JPEG decoders do not support) through `image`, always under memory limits.
 
 use std::io::Cursor;
 
@@ -7,10 +8,10 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use sluice_core::MediaType;
 
-use crate::ConvertLimits;
 use crate::error::{ConvertError, Reason};
 use crate::header::{Header, JpegFrame};
 use crate::pixels::{Layout, Pixels};
+use crate::{ConvertLimits, JpegCodec, JpegScale};
 
 /// The `image` crate limits for one decode: the declared size was already checked, these stop anything the
 /// header did not announce (a GIF frame larger than its canvas, a huge metadata chunk).
@@ -75,16 +76,43 @@ pub(crate) fn decode_with_image(
     Ok((pixels, orientation))
 }
 
-/// Decodes a JPEG at `1/shrink` of its size (1, 2, 4 or 8) in the DCT domain. When `jpeg-decoder` cannot
-/// produce the requested size, or reports an unsupported feature, falls back to a full-size decode with
-/// `image`.
+/// Whether the end-of-image marker is among the last bytes of a JPEG. In entropy-coded data every 0xFF is
+/// followed by 0x00 or a restart marker, so the marker there means the scan ended, not that it was cut off.
+fn scan_ends(input: &[u8]) -> bool {
+    const TAIL: usize = 4096;
+    input[input.len().saturating_sub(TAIL)..].windows(2).any(|pair| pair == [0xFF, 0xD9])
+}
+
+/// Decodes a JPEG at `1/scale.shrink` of its size (1, 2, 4 or 8) in the DCT domain, with libjpeg-turbo when `codec`
+/// says so and it takes the file, else at full size with zune-jpeg and scaled with `jpeg-decoder`. When
+/// `jpeg-decoder` cannot produce the requested size, or reports an unsupported feature, falls back to a
+/// full-size decode with `image`.
 pub(crate) fn decode_jpeg(
     input: &[u8],
     header: &Header,
     frame: JpegFrame,
-    shrink: u32,
+    scale: JpegScale,
     limits: &ConvertLimits,
+    codec: JpegCodec,
 ) -> Result<Pixels, ConvertError> {
+    #[cfg(feature = "turbojpeg")]
+    if codec == JpegCodec::Turbo
+        && let Some(pixels) = crate::turbo::decode(input, header, frame, scale)
+    {
+        return Ok(pixels);
+    }
+    let shrink = scale.shrink;
+    let _ = codec; // only the `turbojpeg` feature has a choice
+    // A full-size decode is faster with zune-jpeg (through `image`) than with `jpeg-decoder`, which stays for
+    // what only it does: DCT scaling, and the files zune-jpeg refuses (which then fail or convert as before).
+    // zune-jpeg fills a cut-short file with grey instead of failing, so a file whose scan does not end is left
+    // to `jpeg-decoder`, which rejects it.
+    if shrink == 1
+        && scan_ends(input)
+        && let Ok((pixels, _)) = decode_with_image(input, header, limits)
+    {
+        return Ok(pixels);
+    }
     let media = MediaType::Jpeg;
     let mut decoder = jpeg_decoder::Decoder::new(input);
     decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc_bytes()).unwrap_or(usize::MAX));

@@ -4,15 +4,20 @@ use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use sluice_core::MediaType;
 
+use crate::JpegCodec;
 use crate::error::{BoxError, Reason};
 use crate::pixels::{Layout, Pixels};
 
 /// The largest side libwebp encodes.
 const WEBP_MAX_SIDE: u32 = 16_383;
 
-/// Encodes `pixels` as `media` (JPEG, PNG or WebP) with `quality` (1 to 100; ignored for PNG).
-pub(crate) fn encode(pixels: Pixels, media: MediaType, quality: u8) -> Result<Vec<u8>, BoxError> {
+/// Encodes `pixels` as `media` (JPEG, PNG or WebP) with `quality` (1 to 100; ignored for PNG); JPEG with
+/// `codec`.
+pub(crate) fn encode(pixels: Pixels, media: MediaType, quality: u8, codec: JpegCodec) -> Result<Vec<u8>, BoxError> {
+    let _ = codec; // only the `turbojpeg` feature has a choice
     match media {
+        #[cfg(feature = "turbojpeg")]
+        MediaType::Jpeg if codec == JpegCodec::Turbo => crate::turbo::encode(&pixels.flatten_on_white(), quality),
         MediaType::Jpeg => jpeg(pixels.flatten_on_white(), quality),
         MediaType::Png => png(&pixels),
         MediaType::Webp => webp(pixels.into_rgb_family(), quality),

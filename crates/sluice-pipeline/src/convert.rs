@@ -260,7 +260,7 @@ async fn convert_file(
         };
         let limits = shared.convert.limits();
         let index = file.index;
-        tokio::task::spawn_blocking(move || {
+        shared.cpu_pool.run(move || {
             let _permit = permit; // held until the conversion really ends, even after a timeout
             span.in_scope(|| make_variants(job, index, &original, &variants, &limits))
         })
@@ -273,7 +273,7 @@ async fn convert_file(
         let reader = SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
         let reports = Arc::clone(&shared.reports);
         let (index, name) = (file.index, file.name.clone());
-        tokio::task::spawn_blocking(move || {
+        shared.cpu_pool.run(move || {
             let _permit = permit;
             span.in_scope(|| make_reports(job, index, &name, reader, &reports))
         })
@@ -284,8 +284,8 @@ async fn convert_file(
             "conversion_timeout",
             format!("converting this file took longer than {} s", timeout.as_secs()),
         ))),
-        Ok(Err(join_error)) => {
-            tracing::error!(error = %join_error, "conversion panicked");
+        Ok(Err(pool_error)) => {
+            tracing::error!(error = %pool_error, "conversion panicked");
             Err(FileOutcome::Rejected(Problem::new("conversion_failed", "the converter failed on this file")))
         }
         Ok(Ok(made)) => made,

@@ -10,6 +10,7 @@
 //! [`Pipeline`]. It knows nothing of HTTP.
 
 mod convert;
+mod cpu_pool;
 mod links;
 mod metrics;
 mod notify;

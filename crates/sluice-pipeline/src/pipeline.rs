@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::cpu_pool::CpuPool;
 use crate::webhook::stage::{self as webhook_stage, Due};
 use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, Webhooks, convert, notify};
 
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<JobEvent>,
     /// One permit per conversion allowed to run at once.
     pub(crate) cpu: Arc<Semaphore>,
+    /// The low-priority threads conversions run on, one per permit.
+    pub(crate) cpu_pool: CpuPool,
     /// Tracks every task the pipeline spawns, so shutdown can wait for them.
     pub(crate) tasks: TaskTracker,
     /// Cancelled when the pipeline stops taking new work.
@@ -172,6 +175,7 @@ impl Pipeline {
     /// Starts the stages and the recovery of unfinished jobs, on the current tokio runtime.
     pub fn start(parts: PipelineParts) -> Self {
         let workers = parts.settings.effective_workers();
+        let cpu_pool = CpuPool::start(workers, parts.settings.conversion_nice);
         let capacity = parts.settings.queue_capacity;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let shared = Arc::new(Shared {
@@ -186,6 +190,7 @@ impl Pipeline {
             metrics: Arc::new(Metrics::default()),
             events,
             cpu: Arc::new(Semaphore::new(workers)),
+            cpu_pool,
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
         });

@@ -9,6 +9,9 @@ pub struct PipelineSettings {
     pub queue_capacity: usize,
     /// Conversions running at once; 0 means one per CPU core.
     pub workers: usize,
+    /// How much lower than the server's the conversion threads' scheduling priority is (a nice increment,
+    /// 0 to 19): with every core converting, the threads answering uploads still get the CPU at once.
+    pub conversion_nice: i32,
     /// Longest time one file's conversion may take before the file is rejected.
     pub file_timeout_secs: u64,
     /// Longest time one run of a job may convert; files still unconverted then are rejected (`job_timeout`).
@@ -33,6 +36,7 @@ impl Default for PipelineSettings {
         Self {
             queue_capacity: 1024,
             workers: 0,
+            conversion_nice: 10,
             file_timeout_secs: 120,
             job_timeout_secs: 600,
             max_original_bytes: 256 * 1024 * 1024,
@@ -58,6 +62,9 @@ impl PipelineSettings {
         }
         if self.storage_attempts == 0 || self.mail_attempts == 0 {
             return Err("pipeline.storage_attempts and pipeline.mail_attempts must be at least 1".to_owned());
+        }
+        if !(0..=19).contains(&self.conversion_nice) {
+            return Err("pipeline.conversion_nice must be between 0 and 19".to_owned());
         }
         if self.file_timeout_secs == 0 || self.job_timeout_secs == 0 {
             return Err("pipeline.file_timeout_secs and pipeline.job_timeout_secs must be at least 1".to_owned());

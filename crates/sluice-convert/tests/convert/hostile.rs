@@ -90,6 +90,13 @@ fn truncated_files_are_undecodable() {
             assert_eq!(code_of(cut), "undecodable", "{name} cut at {fraction}");
         }
     }
+    // Variants that need every pixel: a full-size decode must fail the same way.
+    let full = [variant("full", 256, 256, Fit::Contain, OutputFormat::Jpeg)];
+    for fraction in [0.33, 0.9] {
+        let cut = &photo[..(photo.len() as f64 * fraction) as usize];
+        let error = convert_image(cut, &full, &ConvertLimits::default()).err().map(|error| error.code());
+        assert_eq!(error, Some("undecodable"), "jpeg cut at {fraction}, decoded at full size");
+    }
     // Cut inside the headers: probe already fails.
     assert_eq!(probe(&photo[..20], &ConvertLimits::default()).unwrap_err().code(), "undecodable");
     assert_eq!(probe(&png[..12], &ConvertLimits::default()).unwrap_err().code(), "undecodable");
