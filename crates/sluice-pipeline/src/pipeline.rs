@@ -201,8 +201,8 @@ impl Pipeline {
         let convert_jobs = TaskTracker::new();
 
         tracing::info!(workers, queue_capacity = capacity, "pipeline starting");
-        let (recovery, recovery_convert, recovery_notify) =
-            (Arc::clone(&shared), convert_tx.clone(), notify_tx.clone());
+        let (recovery, recovery_convert, recovery_notify, recovery_webhook) =
+            (Arc::clone(&shared), convert_tx.clone(), notify_tx.clone(), webhook_tx.clone());
         shared.spawn(
             "convert-stage",
             convert::run(
@@ -227,7 +227,6 @@ impl Pipeline {
         // Any job id created from now on has this one's millisecond or a later one (UUIDv7): originals of an id
         // from an earlier millisecond with no record belong to an upload a crash cut short, before its 202.
         let started = JobId::new();
-        let recovery_webhook = webhook_tx.clone();
         shared.spawn("recovery", async move {
             recover(Arc::clone(&recovery), recovery_convert, recovery_notify, recovery_webhook).await;
             sweep_orphans(&recovery, started).await;
@@ -303,9 +302,11 @@ impl Pipeline {
 
     /// The metrics in Prometheus text format, queue depths included.
     pub fn render_metrics(&self) -> String {
-        let depth = |tx: &mpsc::Sender<JobId>| tx.max_capacity().saturating_sub(tx.capacity());
-        let webhook_depth = self.webhook_tx.max_capacity().saturating_sub(self.webhook_tx.capacity());
-        self.shared.metrics.render(depth(&self.convert_tx), depth(&self.notify_tx), webhook_depth)
+        self.shared.metrics.render(
+            queue_depth(&self.convert_tx),
+            queue_depth(&self.notify_tx),
+            queue_depth(&self.webhook_tx),
+        )
     }
 
     /// Whether new uploads are taken (false once shutdown began).
@@ -335,6 +336,11 @@ impl Pipeline {
 
 /// Re-queues every job that was accepted but not finished (or whose notice or webhook was not delivered)
 /// before the last stop, oldest first; a webhook waiting to retry is scheduled for its recorded time.
+/// How many items wait in a stage's queue.
+fn queue_depth<T>(queue: &mpsc::Sender<T>) -> usize {
+    queue.max_capacity().saturating_sub(queue.capacity())
+}
+
 async fn recover(
     shared: Arc<Shared>,
     convert_tx: mpsc::Sender<JobId>,
