@@ -5,12 +5,13 @@
 use std::io::Cursor;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use sluice_core::MediaType;
 
 use crate::error::{ConvertError, Reason};
 use crate::header::{Header, JpegFrame};
 use crate::pixels::{Layout, Pixels};
+use crate::scratch;
 use crate::{ConvertLimits, JpegCodec, JpegScale};
 
 /// The `image` crate limits for one decode: the declared size was already checked, these stop anything the
@@ -71,9 +72,28 @@ pub(crate) fn decode_with_image(
         Some(frame) => frame.orientation.unwrap_or(Orientation::NoTransforms),
         None => decoder_orientation(&mut decoder),
     };
-    let image = DynamicImage::from_decoder(decoder).map_err(|error| ConvertError::from_image(media, error))?;
-    let pixels = Pixels::from_dynamic(image).map_err(|error| ConvertError::undecodable(media, error))?;
-    Ok((pixels, orientation))
+    Ok((read_pixels(decoder, media)?, orientation))
+}
+
+/// Decodes every pixel: 8-bit samples straight into this thread's spare buffer (see [`scratch`]), anything
+/// else (16-bit, float) through a `DynamicImage`, converted to 8 bits.
+fn read_pixels(decoder: impl ImageDecoder, media: MediaType) -> Result<Pixels, ConvertError> {
+    let (width, height) = decoder.dimensions();
+    let layout = match decoder.color_type() {
+        ColorType::L8 => Layout::L8,
+        ColorType::La8 => Layout::La8,
+        ColorType::Rgb8 => Layout::Rgb8,
+        ColorType::Rgba8 => Layout::Rgba8,
+        _ => {
+            let image = DynamicImage::from_decoder(decoder).map_err(|error| ConvertError::from_image(media, error))?;
+            return Pixels::from_dynamic(image).map_err(|error| ConvertError::undecodable(media, error));
+        }
+    };
+    let len = usize::try_from(decoder.total_bytes())
+        .map_err(|_| ConvertError::undecodable(media, Reason::boxed("the image does not fit in memory")))?;
+    let mut data = scratch::zeroed(len);
+    decoder.read_image(&mut data).map_err(|error| ConvertError::from_image(media, error))?;
+    Pixels::new(layout, width, height, data).map_err(|error| ConvertError::undecodable(media, error))
 }
 
 /// Whether the end-of-image marker is among the last bytes of a JPEG. In entropy-coded data every 0xFF is
@@ -95,6 +115,13 @@ pub(crate) fn decode_jpeg(
     limits: &ConvertLimits,
     codec: JpegCodec,
 ) -> Result<Pixels, ConvertError> {
+    // At 1/8 only the DC coefficients matter: skipping the rest is faster than any full decoder (see `jpeg_dc`).
+    if scale.shrink == 8
+        && let Some(pixels) = crate::jpeg_dc::decode_eighth(input)
+        && (pixels.width, pixels.height) == (header.width.div_ceil(8), header.height.div_ceil(8))
+    {
+        return Ok(pixels);
+    }
     #[cfg(feature = "turbojpeg")]
     if codec == JpegCodec::Turbo
         && let Some(pixels) = crate::turbo::decode(input, header, frame, scale)

@@ -55,7 +55,8 @@ pub(crate) fn read(input: &[u8], media: MediaType) -> Result<Header, BoxError> {
     Ok(Header { media, width, height, jpeg })
 }
 
-fn be16(data: &[u8], at: usize) -> Option<u16> {
+/// The big-endian 16-bit number at `at`, if the data is long enough.
+pub(crate) fn be16(data: &[u8], at: usize) -> Option<u16> {
     let bytes = data.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([bytes[0], bytes[1]]))
 }

@@ -29,7 +29,9 @@ mod encode;
 mod error;
 mod geometry;
 mod header;
+mod jpeg_dc;
 mod pixels;
+mod scratch;
 #[cfg(feature = "turbojpeg")]
 mod turbo;
 
@@ -37,6 +39,7 @@ use pixels::Pixels;
 
 pub use error::{BoxError, ConvertError};
 pub use geometry::output_size;
+pub use scratch::release_thread_buffers;
 
 /// The default for [`ConvertSettings::max_pixels`]: 50 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
@@ -220,9 +223,27 @@ pub(crate) fn convert_with(
         None => decode::decode_with_image(input, &header, limits)?,
     };
     let pixels = pixels.drop_opaque_alpha();
+    let displayed = swap_if((header.width, header.height), is_transposed(orientation));
+    let made = scratch::with_resizer(|resizer| {
+        make_variants(&pixels, displayed, orientation, media, variants, codec, resizer)
+    });
+    scratch::recycle(pixels.data);
+    made
+}
+
+/// Resizes, orients and encodes every variant from the decoded `pixels` (in the stored frame, perhaps shrunk on
+/// load) of an image of `displayed` size, largest first.
+fn make_variants(
+    pixels: &Pixels,
+    displayed: (u32, u32),
+    orientation: Orientation,
+    media: MediaType,
+    variants: &[(VariantName, VariantSpec)],
+    codec: JpegCodec,
+    resizer: &mut fast_image_resize::Resizer,
+) -> Result<Vec<EncodedVariant>, ConvertError> {
     let transposed = is_transposed(orientation);
-    let (width, height) = swap_if((header.width, header.height), transposed);
-    let mut resizer = fast_image_resize::Resizer::new();
+    let (width, height) = displayed;
     // Largest variants first, so that each smaller one can be made from a larger output (see `pick_source`).
     let mut order: Vec<usize> = (0..variants.len()).collect();
     order.sort_by_key(|&index| {
@@ -237,10 +258,10 @@ pub(crate) fn convert_with(
         let (out_width, out_height) = output_size(width, height, spec);
         // Resize in the stored frame (cheaper: only the small output is turned), then orient.
         let (stored_width, stored_height) = swap_if((out_width, out_height), transposed);
-        let source = pick_source(&pixels, &intermediates, (stored_width, stored_height), spec.fit);
+        let source = pick_source(pixels, &intermediates, (stored_width, stored_height), spec.fit);
         let crop = (spec.fit == Fit::Cover)
             .then(|| geometry::centre_crop(source.width, source.height, stored_width, stored_height));
-        let resized = source.resized(stored_width, stored_height, crop, &mut resizer).map_err(internal)?;
+        let resized = source.resized(stored_width, stored_height, crop, resizer).map_err(internal)?;
         if spec.fit == Fit::Contain {
             // A contain output shows the whole image: a source for the smaller variants.
             intermediates.push(resized.clone());

@@ -34,7 +34,7 @@ pub(crate) fn decode(input: &[u8], header: &Header, frame: JpegFrame, scale: Jpe
     let scaled = found.scaled(factor);
     let pitch = scaled.width.checked_mul(format.size())?;
     let mut image = Image {
-        pixels: vec![0; pitch.checked_mul(scaled.height)?],
+        pixels: crate::scratch::zeroed(pitch.checked_mul(scaled.height)?),
         width: scaled.width,
         pitch,
         height: scaled.height,

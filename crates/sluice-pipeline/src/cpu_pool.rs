@@ -50,16 +50,8 @@ impl CpuPool {
             let receiver = Arc::clone(&receiver);
             let spawned = std::thread::Builder::new().name(format!("sluice-convert-{index}")).spawn(move || {
                 lower_own_priority(nice);
-                loop {
-                    // The lock is held only while waiting for the next task, never while running one.
-                    let next = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match next {
-                        Ok(task) => task(),
-                        Err(_) => return, // the pool was dropped
-                    }
+                while let Some(task) = next_task(&receiver) {
+                    task();
                 }
             });
             match spawned {
@@ -111,6 +103,19 @@ impl Drop for CpuPool {
 
 /// Adds `nice` to the calling thread's nice value (Linux: `setpriority` on the thread id affects that thread
 /// only). Elsewhere, or when `nice` is 0, nothing changes.
+/// The next task for a pool thread, waiting for one; `None` once the pool is dropped. A thread that finds no
+/// task waiting first frees the image-sized buffers it kept from its last conversion, so an idle service does
+/// not hold them. The lock is held only while waiting for a task, never while running one.
+fn next_task(receiver: &Mutex<mpsc::Receiver<Task>>) -> Option<Task> {
+    match receiver.lock().ok()?.try_recv() {
+        Ok(task) => return Some(task),
+        Err(mpsc::TryRecvError::Disconnected) => return None,
+        Err(mpsc::TryRecvError::Empty) => {}
+    }
+    sluice_convert::release_thread_buffers();
+    receiver.lock().ok()?.recv().ok()
+}
+
 fn lower_own_priority(nice: i32) {
     if nice <= 0 {
         return;
