@@ -481,17 +481,24 @@ EOF
   } | tee -a "$REPORT"
 
   # sluice: a queue big enough that nothing is refused while the convert stage falls behind. Then the same
-  # with the conversion threads at the server's own priority (pipeline.conversion_nice = 0), the baseline of
-  # the lowered priority.
-  local backlog rss converted nice label
-  for nice in default 0; do
+  # with the storage folder in memory (tmpfs), which takes the disk's writeback out of the figures; and with
+  # the conversion threads at the server's own priority (pipeline.conversion_nice = 0), the baseline of the
+  # lowered priority.
+  local backlog rss converted nice label memory_storage=/dev/shm/sluice-bench-gateway-$$
+  for nice in default tmpfs 0; do
     label=sluice
-    [[ $nice == 0 ]] && label="sluice, conversions not niced (pipeline.conversion_nice = 0)"
-    if [[ $nice == 0 ]]; then
-      start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 SLUICE__PIPELINE__CONVERSION_NICE=0
-    else
-      start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000
-    fi
+    case $nice in
+      0)
+        label="sluice, conversions not niced (pipeline.conversion_nice = 0)"
+        start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 SLUICE__PIPELINE__CONVERSION_NICE=0
+        ;;
+      tmpfs)
+        [[ -d /dev/shm ]] || continue
+        label="sluice, storage folder on tmpfs (no disk writeback)"
+        start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 SLUICE__STORAGE__URL="$memory_storage"
+        ;;
+      *) start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 ;;
+    esac
     wrk_post "$SERVER_URL/v1/uploads" "$seconds" "$WORK/wrk-sluice-$nice.txt"
     if [[ $nice == default ]]; then
       backlog=$(curl -s "$SERVER_URL/metrics" | awk '/^sluice_queue_depth\{stage="convert"\}/ { print $2 }' | head -n1)
@@ -499,7 +506,7 @@ EOF
     fi
     rss=$(peak_rss_mib "$SERVER_PID")
     stop_server "$SERVER_PID"
-    rm -rf "$WORK/gateway"
+    rm -rf "$WORK/gateway" "$memory_storage"
     wrk_summary "$label" "$WORK/wrk-sluice-$nice.txt" "$rss" | tee -a "$REPORT"
   done
 

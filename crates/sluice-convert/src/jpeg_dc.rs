@@ -246,6 +246,10 @@ impl Frame {
                     }
                 }
             }
+            // Cut short: stop at once rather than decode the rest of the image from padding.
+            if !bits.within_data() {
+                return None;
+            }
         }
         bits.finished().then_some(planes)
     }
