@@ -1,6 +1,7 @@
-//! Decoding into [`Pixels`]: JPEG through libjpeg-turbo (the `turbojpeg` feature) or, in pure Rust, through
-//! `jpeg-decoder` with DCT-domain shrink-on-load and zune-jpeg at full size; everything else (and the rare JPEG
-//! the JPEG decoders do not support) through `image`, always under memory limits.
+//! Decoding into [`Pixels`]: JPEG at 1/8 scale from its DC coefficients alone ([`crate::jpeg_dc`]), else through
+//! libjpeg-turbo (the `turbojpeg` feature) or, in pure Rust, through `jpeg-decoder` with DCT-domain
+//! shrink-on-load and zune-jpeg at full size; everything else (and the rare JPEG the JPEG decoders do not
+//! support) through `image`, always under memory limits.
 
 use std::io::Cursor;
 

@@ -11,9 +11,11 @@
 //! It must not depend on tokio, object storage, HTTP or mail crates: callers run it on a blocking thread (the
 //! server's convert stage) or directly (the `sluice convert` CLI), and it never does I/O of its own.
 //!
-//! JPEG is decoded and encoded in pure Rust by default (`jpeg-decoder` for DCT-scaled decodes, zune-jpeg for
-//! full-size ones, `jpeg-encoder`); the `turbojpeg` cargo feature uses libjpeg-turbo instead (built from source
-//! with cmake and nasm), several times faster, with the pure-Rust decoders kept for what it does not take.
+//! JPEG is decoded and encoded in pure Rust by default (`jpeg-decoder` for 1/2 and 1/4 scale decodes, zune-jpeg
+//! for full-size ones, `jpeg-encoder`); the `turbojpeg` cargo feature uses libjpeg-turbo instead (built from
+//! source with cmake and nasm), faster at full size and at encoding, with the pure-Rust decoders kept for what
+//! it does not take. In both builds a 1/8 scale decode reads the DC coefficients alone, stepping over the rest,
+//! faster than either.
 //!
 //! Hostile input is expected: the declared pixel count is checked from the header before a decoder allocates,
 //! decoders run under `image::Limits`, and nothing here panics on malformed data.

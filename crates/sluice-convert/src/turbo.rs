@@ -1,6 +1,6 @@
-//! JPEG through libjpeg-turbo (the `turbojpeg` cargo feature): decoding with DCT scaling, which costs a
-//! fraction of a full decode at 1/4 or 1/8, and encoding with its SIMD encoder. Both are several times faster
-//! than the pure-Rust codecs on photos. Anything unusual (CMYK, 12-bit samples, a file libjpeg-turbo warns
+//! JPEG through libjpeg-turbo (the `turbojpeg` cargo feature): decoding, with DCT scaling at 1/2 and 1/4 (1/8
+//! goes to the DC-only decoder first), and encoding with its SIMD encoder, both faster than the pure-Rust
+//! codecs on photos. Anything unusual (CMYK, 12-bit samples, a file libjpeg-turbo warns
 //! about) is left to the pure-Rust path, so errors and their codes stay the same with or without the feature.
 
 use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp};
