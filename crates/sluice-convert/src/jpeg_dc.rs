@@ -63,16 +63,7 @@ impl Frame {
         if input.get(..2)? != [0xFF, 0xD8] {
             return None;
         }
-        let mut frame = Frame {
-            width: 0,
-            height: 0,
-            components: Vec::new(),
-            dc_quant: [None; 4],
-            dc_tables: [None, None, None, None],
-            ac_tables: [None, None, None, None],
-            restart_interval: 0,
-            scan_start: 0,
-        };
+        let mut frame = Frame::empty();
         let mut adobe_transform = None;
         let mut at = 2;
         loop {
@@ -111,6 +102,19 @@ impl Frame {
         (frame.width > 0 && frame.height > 0 && !(frame.components.len() == 3 && rgb)).then_some(frame)
     }
 
+    fn empty() -> Self {
+        Frame {
+            width: 0,
+            height: 0,
+            components: Vec::new(),
+            dc_quant: [None; 4],
+            dc_tables: [None, None, None, None],
+            ac_tables: [None, None, None, None],
+            restart_interval: 0,
+            scan_start: 0,
+        }
+    }
+
     fn read_frame_header(&mut self, body: &[u8]) -> Option<()> {
         let (precision, count) = (*body.first()?, usize::from(*body.get(5)?));
         if precision != 8 || !self.components.is_empty() || !(count == 1 || count == 3) {
@@ -130,7 +134,9 @@ impl Frame {
         let blocks: usize = self.components.iter().map(|component| component.h * component.v).sum();
         let (h_max, v_max) = self.max_sampling();
         let whole = self.components.iter().all(|component| h_max % component.h == 0 && v_max % component.v == 0);
-        (whole && (count == 1 || blocks <= MAX_BLOCKS_PER_MCU)).then_some(())
+        // Luma at full resolution: only chroma is ever repeated (a grey image's one component always is).
+        let luma_full = self.components.first().is_some_and(|luma| (luma.h, luma.v) == (h_max, v_max));
+        (whole && luma_full && (count == 1 || blocks <= MAX_BLOCKS_PER_MCU)).then_some(())
     }
 
     fn read_huffman_tables(&mut self, mut body: &[u8]) -> Option<()> {
@@ -643,6 +649,18 @@ mod tests {
         assert!(decode_eighth(&progressive).is_none());
         // Not a JPEG at all.
         assert!(decode_eighth(b"GIF89a").is_none());
+    }
+
+    #[test]
+    fn only_frames_with_luma_at_full_resolution_are_taken() {
+        // Precision 8, 64x64, three components: id, sampling factors (h << 4 | v), quantisation table.
+        let header = |luma: u8, chroma: u8| [8, 0, 64, 0, 64, 3, 1, luma, 0, 2, chroma, 1, 3, chroma, 1];
+        assert!(Frame::empty().read_frame_header(&header(0x22, 0x11)).is_some());
+        assert!(Frame::empty().read_frame_header(&header(0x11, 0x11)).is_some());
+        // Chroma sampled more finely than luma (legal, but libjpeg would upsample luma): the general decoders.
+        assert!(Frame::empty().read_frame_header(&header(0x11, 0x22)).is_none());
+        // Ratios that are not whole numbers (3 against 2).
+        assert!(Frame::empty().read_frame_header(&header(0x33, 0x22)).is_none());
     }
 
     #[test]
