@@ -257,7 +257,7 @@ impl Frame {
                 return None;
             }
         }
-        bits.finished().then_some(planes)
+        bits.within_data().then_some(planes)
     }
 
     /// The 1/8-scale image from the planes: grey as is, YCbCr with chroma replicated and turned into RGB.
@@ -542,11 +542,6 @@ impl<'a> BitReader<'a> {
         self.position += 2;
         (self.buffer, self.count, self.padding) = (0, 0, 0);
         Some(())
-    }
-
-    /// Whether the scan ended within its data.
-    fn finished(&self) -> bool {
-        self.within_data()
     }
 }
 

@@ -101,8 +101,6 @@ impl Drop for CpuPool {
     }
 }
 
-/// Adds `nice` to the calling thread's nice value (Linux: `setpriority` on the thread id affects that thread
-/// only). Elsewhere, or when `nice` is 0, nothing changes.
 /// The next task for a pool thread, waiting for one; `None` once the pool is dropped. A thread that finds no
 /// task waiting first frees the image-sized buffers it kept from its last conversion, so an idle service does
 /// not hold them. The lock is held only while waiting for a task, never while running one.
@@ -116,6 +114,8 @@ fn next_task(receiver: &Mutex<mpsc::Receiver<Task>>) -> Option<Task> {
     receiver.lock().ok()?.recv().ok()
 }
 
+/// Adds `nice` to the calling thread's nice value (Linux: `setpriority` on the thread id affects that thread
+/// only). Elsewhere, or when `nice` is 0, nothing changes.
 fn lower_own_priority(nice: i32) {
     if nice <= 0 {
         return;
