@@ -110,18 +110,22 @@ impl Blobs {
             if path.is_empty() {
                 return Err(StoreError::Config("storage.url is empty".to_owned()));
             }
-            Self::local(path)
+            Self::local_folder(std::path::Path::new(path), settings.fsync)
         }
     }
 
-    /// A store in a local folder, created when missing.
+    /// A store in a local folder, created when missing, that flushes every write to the disk.
     pub fn local(path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref();
+        Self::local_folder(path.as_ref(), true)
+    }
+
+    fn local_folder(path: &std::path::Path, fsync: bool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path)
             .map_err(|e| StoreError::Config(format!("cannot create storage folder {}: {e}", path.display())))?;
         let store = LocalFileSystem::new_with_prefix(path)
             .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
-            .with_automatic_cleanup(true);
+            .with_automatic_cleanup(true)
+            .with_fsync(fsync);
         Ok(Self { store: Arc::new(store) })
     }
 

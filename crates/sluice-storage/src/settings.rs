@@ -9,6 +9,27 @@ pub struct StorageSettings {
     /// S3 connection details; unset keys fall back to the standard `AWS_*` environment variables.
     #[serde(default)]
     pub s3: S3Settings,
+    /// Local folders only: flush every write to the disk (file and directory entry) before it counts as
+    /// done, so an accepted upload survives a power cut, as it does on S3. Off trades that for throughput.
+    #[serde(default = "durable_by_default")]
+    pub fsync: bool,
+}
+
+fn durable_by_default() -> bool {
+    true
+}
+
+impl StorageSettings {
+    /// The store in a few words for the configuration summary: where it is and, for a local folder, whether
+    /// writes wait for the disk.
+    pub fn describe(&self) -> String {
+        let url = self.url.trim();
+        match (url.starts_with("s3://"), self.fsync) {
+            (true, _) => url.to_owned(),
+            (false, true) => format!("{url} (every write flushed to the disk)"),
+            (false, false) => format!("{url} (writes not flushed: storage.fsync = false)"),
+        }
+    }
 }
 
 /// Connection details for MinIO or any S3-compatible service.
@@ -29,6 +50,6 @@ pub struct S3Settings {
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { url: "./data/storage".to_owned(), s3: S3Settings::default() }
+        Self { url: "./data/storage".to_owned(), s3: S3Settings::default(), fsync: durable_by_default() }
     }
 }

@@ -127,7 +127,7 @@ impl Settings {
             "configuration OK\nlisten:     {}\naccess:     {access}\npublic url: {}\nstorage:    {}\nmail:       {} (from {})\nvariants:   {}\nreports:    {}\nworkers:    {}\nwebhooks:   {}",
             self.server.listen,
             self.server.public_url,
-            self.storage.url,
+            self.storage.describe(),
             self.mail.url,
             self.mail.from,
             variants.join(", "),
@@ -200,6 +200,7 @@ mod tests {
             let names: Vec<&str> = settings.convert.variants.keys().map(VariantName::as_str).collect();
             assert_eq!(names, ["large", "medium", "thumb"]);
             assert_eq!(settings.storage.url, "./data/storage");
+            assert!(settings.storage.fsync, "a local folder flushes every write by default");
             Ok(())
         });
     }
@@ -210,7 +211,9 @@ mod tests {
             jail.create_file("sluice.toml", "[server]\nlisten = \"127.0.0.1:9000\"\nmax_upload_bytes = 10\n")?;
             jail.set_env("SLUICE__SERVER__LISTEN", "127.0.0.1:9999");
             jail.set_env("SLUICE__STORAGE__S3__REGION", "eu-west-1");
+            jail.set_env("SLUICE__STORAGE__FSYNC", "false");
             let settings = Settings::load(Some(Path::new("sluice.toml"))).unwrap();
+            assert!(!settings.storage.fsync);
             assert_eq!(settings.server.listen.to_string(), "127.0.0.1:9999");
             assert_eq!(settings.server.max_upload_bytes, 10);
             assert_eq!(settings.storage.s3.region.as_deref(), Some("eu-west-1"));
