@@ -336,4 +336,52 @@ mod tests {
         assert_eq!(resolve_range(ByteRange::FromTo(5, 2), 100), None);
         assert_eq!(resolve_range(ByteRange::Last(0), 100), None);
     }
+
+    /// Every file under `root`, relative to it.
+    fn files_in(root: &std::path::Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut folders = vec![root.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    found.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[tokio::test]
+    async fn local_writes_land_whole_with_and_without_fsync() {
+        for fsync in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let settings =
+                StorageSettings { url: dir.path().display().to_string(), fsync, ..StorageSettings::default() };
+            let blobs = Blobs::from_settings(&settings).unwrap();
+
+            blobs.put("outputs/j/0/thumb.jpg", Bytes::from_static(b"thumb")).await.unwrap();
+            blobs.put("outputs/j/0/thumb.jpg", Bytes::from_static(b"thumb, again")).await.unwrap();
+            blobs.create("jobs/j.json", Bytes::from_static(b"{}")).await.unwrap();
+            let taken = blobs.create("jobs/j.json", Bytes::from_static(b"{\"other\":1}")).await;
+            assert!(matches!(taken, Err(StoreError::AlreadyExists { .. })), "fsync {fsync}: {taken:?}");
+
+            // Larger than a part: a multipart upload, completed by `finish`.
+            let original: Bytes = (0..PART_SIZE * 2 + 5).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+            let mut writer = blobs.writer("originals/j/0.bin");
+            for chunk in original.chunks(1 << 20) {
+                writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+            }
+            writer.finish().await.unwrap();
+
+            assert_eq!(blobs.get("originals/j/0.bin").await.unwrap(), original, "fsync {fsync}");
+            assert_eq!(&blobs.get("outputs/j/0/thumb.jpg").await.unwrap()[..], b"thumb, again");
+            assert_eq!(&blobs.get("jobs/j.json").await.unwrap()[..], b"{}");
+            // No staged copy is left beside the objects.
+            assert_eq!(files_in(dir.path()), ["jobs/j.json", "originals/j/0.bin", "outputs/j/0/thumb.jpg"]);
+        }
+    }
 }
