@@ -6,10 +6,14 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use sluice::Settings;
+use sluice_core::JobId;
 use sluice_gateway::{RateLimitSettings, Secret};
 use sluice_pipeline::LinkSigner;
 use sluice_testkit::{MailCatcher, S3Server};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::helpers::{Options, TestApp, code, files_under, sample, spawn_with};
 
@@ -268,6 +272,32 @@ async fn the_same_idempotency_key_and_content_give_the_same_job() {
     assert_eq!(originals.len(), 2, "the replay and the refused upload left no files: {originals:?}");
     let (status, bad, _) = upload_with_key(&app, "with space", "ladybird-pan-animated.gif").await;
     assert_eq!((status, code(&bad)), (400, "invalid_idempotency_key"));
+    app.stop().await;
+}
+
+/// A process killed after claiming a key but before storing its job record leaves a claim that names no job.
+/// A retry with that key takes the claim over once it is stale (a minute) or expired (a day), instead of
+/// being refused for as long as the claim exists.
+#[tokio::test]
+async fn a_claim_left_by_a_crash_is_taken_over() {
+    let app = spawn_with(Options::default()).await;
+    let day = Duration::from_secs(24 * 60 * 60);
+    for (key, age) in [("crash-stale", Duration::from_secs(120)), ("crash-expired", 2 * day)] {
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        let claim = app.storage().join("idempotency").join(format!("{digest}.json"));
+        std::fs::create_dir_all(claim.parent().unwrap()).unwrap();
+        let lost_job = JobId::new();
+        let claimed_at = (OffsetDateTime::now_utc() - age).format(&Rfc3339).unwrap();
+        std::fs::write(&claim, serde_json::json!({ "job": lost_job, "claimed_at": claimed_at }).to_string()).unwrap();
+
+        let (status, job, replayed) = upload_with_key(&app, key, "ladybird-pan-animated.gif").await;
+        assert_eq!((status, replayed), (202, None), "{key}: {job}");
+        assert_ne!(job["id"], serde_json::json!(lost_job), "{key}");
+        // The key now belongs to the new job: a retry replays it.
+        let (status, again, replayed) = upload_with_key(&app, key, "ladybird-pan-animated.gif").await;
+        assert_eq!((status, replayed.as_deref()), (200, Some("true")), "{key}");
+        assert_eq!(again["id"], job["id"], "{key}");
+    }
     app.stop().await;
 }
 
