@@ -231,6 +231,7 @@ impl Pipeline {
             recover(Arc::clone(&recovery), recovery_convert, recovery_notify, recovery_webhook).await;
             sweep_orphans(&recovery, started).await;
         });
+        shared.spawn("abandoned-writes", remove_abandoned_writes(Arc::clone(&shared)));
 
         Self {
             shared,
@@ -437,6 +438,27 @@ async fn sweep_orphans(shared: &Shared, started: JobId) {
     }
     if removed > 0 {
         tracing::info!(removed, "removed the files of uploads cut short by a crash");
+    }
+}
+
+/// How long a staged local write must sit untouched before it counts as abandoned: far longer than any
+/// upload that still sends a byte now and then takes to fill one 8 MiB part.
+const ABANDONED_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Removes, at start and then hourly, the staged files that writes cut short by a crash left in a local
+/// storage folder (see [`Blobs::remove_abandoned_writes`]); ends when the pipeline stops.
+async fn remove_abandoned_writes(shared: Arc<Shared>) {
+    let mut hourly = tokio::time::interval(ABANDONED_AFTER);
+    loop {
+        tokio::select! {
+            _ = hourly.tick() => {}
+            () = shared.stopping.cancelled() => return,
+        }
+        match shared.blobs.remove_abandoned_writes(ABANDONED_AFTER).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed the staged files of writes a crash cut short"),
+            Err(error) => tracing::warn!(error = %error, "cannot remove abandoned writes; trying again in an hour"),
+        }
     }
 }
 

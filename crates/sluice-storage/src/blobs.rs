@@ -24,6 +24,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 #[derive(Clone, Debug)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The folder of a local store, where cut-short writes can leave staged files behind.
+    local_root: Option<Arc<std::path::PathBuf>>,
 }
 
 /// What is known of a stored object without reading it.
@@ -101,9 +103,9 @@ impl Blobs {
                 .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
             let prefix = prefix.trim_matches('/');
             if prefix.is_empty() {
-                Ok(Self { store: Arc::new(store) })
+                Ok(Self { store: Arc::new(store), local_root: None })
             } else {
-                Ok(Self { store: Arc::new(PrefixStore::new(store, prefix)) })
+                Ok(Self { store: Arc::new(PrefixStore::new(store, prefix)), local_root: None })
             }
         } else {
             let path = url.strip_prefix("file://").unwrap_or(url);
@@ -126,7 +128,25 @@ impl Blobs {
             .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
             .with_automatic_cleanup(true)
             .with_fsync(fsync);
-        Ok(Self { store: Arc::new(store) })
+        Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())) })
+    }
+
+    /// Removes the staged files of local writes that a crash (kill -9, power cut) cut short, and answers how
+    /// many. A local write goes to `{key}#{n}` beside its key and is renamed into place when complete; listings
+    /// never show staged files, so without this nothing would ever delete them. Only files untouched for
+    /// `quiet` go, so writes still in progress (in this process or another one) are left alone. S3 cleans up
+    /// its own unfinished uploads: nothing to do there.
+    pub async fn remove_abandoned_writes(&self, quiet: Duration) -> Result<u64, StoreError> {
+        let Some(root) = self.local_root.clone() else { return Ok(0) };
+        let folder = || root.display().to_string();
+        let swept = {
+            let root = Arc::clone(&root);
+            tokio::task::spawn_blocking(move || remove_staged_files(&root, quiet)).await
+        };
+        match swept {
+            Ok(result) => result.map_err(|source| StoreError::Folder { path: folder(), source }),
+            Err(join) => Err(StoreError::Folder { path: folder(), source: std::io::Error::other(join) }),
+        }
     }
 
     /// Writes `bytes` at `key`, replacing what was there (outputs have deterministic keys, so a re-run
@@ -230,6 +250,39 @@ impl Blobs {
         self.store.list_with_delimiter(None).await.map_err(|e| StoreError::backend("/", e))?;
         Ok(())
     }
+}
+
+/// Whether `name` is that of a staged write: `{name}#{digits}` (the rule `object_store` lists by).
+fn is_staged_file(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Deletes the staged files under `root` not modified for `quiet`; see [`Blobs::remove_abandoned_writes`].
+fn remove_staged_files(root: &std::path::Path, quiet: Duration) -> std::io::Result<u64> {
+    let mut removed = 0;
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                folders.push(entry.path());
+                continue;
+            }
+            if !kind.is_file() || !entry.file_name().to_str().is_some_and(is_staged_file) {
+                continue;
+            }
+            let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if idle >= quiet {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The half-open byte range an HTTP range asks for, or `None` when it cannot be satisfied.
@@ -383,5 +436,30 @@ mod tests {
             // No staged copy is left beside the objects.
             assert_eq!(files_in(dir.path()), ["jobs/j.json", "originals/j/0.bin", "outputs/j/0/thumb.jpg"]);
         }
+    }
+
+    #[tokio::test]
+    async fn only_staged_files_left_untouched_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        blobs.put("originals/j/0.jpg", Bytes::from_static(b"kept")).await.unwrap();
+        let folder = dir.path().join("originals/j");
+        let hour = Duration::from_secs(60 * 60);
+        let write = |name: &str, idle: Duration| {
+            let file = std::fs::File::create(folder.join(name)).unwrap();
+            file.set_modified(std::time::SystemTime::now() - idle).unwrap();
+        };
+        write("1.jpg#3", 2 * hour); // a write a crash cut short
+        write("2.jpg#12", Duration::ZERO); // a write in progress
+        write("3.jpg#a", 2 * hour); // an object whose name has a '#'
+        write("4.jpg#", 2 * hour);
+
+        assert_eq!(blobs.remove_abandoned_writes(hour).await.unwrap(), 1);
+        assert_eq!(
+            files_in(dir.path()),
+            ["originals/j/0.jpg", "originals/j/2.jpg#12", "originals/j/3.jpg#a", "originals/j/4.jpg#"]
+        );
+        assert_eq!(blobs.remove_abandoned_writes(hour).await.unwrap(), 0);
+        assert_eq!(blobs.remove_abandoned_writes(Duration::ZERO).await.unwrap(), 1, "the write in progress, once idle");
     }
 }

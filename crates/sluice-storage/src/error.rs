@@ -40,6 +40,15 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Housekeeping in a local storage folder failed (reading it, or removing a file).
+    #[error("the storage folder {path} could not be cleaned up")]
+    Folder {
+        /// The storage folder.
+        path: String,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The backend failed (network, disk, permissions, the service's own error).
     #[error("storage failed on {key}")]
     Backend {

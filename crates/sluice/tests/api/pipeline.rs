@@ -208,6 +208,11 @@ async fn unfinished_jobs_resume_on_start() {
     let unmailed = crashed_job(&journal, &blobs, JobState::Completed, true).await;
     // A half-done conversion left one output behind: the re-run overwrites it.
     blobs.put(&format!("outputs/{running}/0/large.jpg"), bytes::Bytes::from_static(b"partial")).await.unwrap();
+    // And the crash cut a write short two hours ago: its staged file is still there.
+    let staged = storage.path().join(format!("jobs/{running}.json#4"));
+    let file = std::fs::File::create(&staged).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(2 * 60 * 60)).unwrap();
+    drop(file);
 
     let app = spawn_with(Options { storage_dir: Some(storage.path().to_path_buf()), ..Options::default() }).await;
     for id in [queued, running] {
@@ -225,5 +230,12 @@ async fn unfinished_jobs_resume_on_start() {
     assert_eq!(done["notification"]["state"], "sent");
     assert_eq!(done["files"][0]["state"], "rejected", "a finished job is not converted again");
     assert_eq!(files_under(&app.outbox()).len(), 2);
+    for _ in 0..50 {
+        if !staged.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!staged.exists(), "the abandoned staged file is removed on start");
     app.stop().await;
 }
