@@ -134,8 +134,8 @@ impl Blobs {
     /// Removes the staged files of local writes that a crash (kill -9, power cut) cut short, and answers how
     /// many. A local write goes to `{key}#{n}` beside its key and is renamed into place when complete; listings
     /// never show staged files, so without this nothing would ever delete them. Only files untouched for
-    /// `quiet` go, so writes still in progress (in this process or another one) are left alone. S3 cleans up
-    /// its own unfinished uploads: nothing to do there.
+    /// `quiet` go, so writes still in progress (in this process or another one) are left alone. S3 has no
+    /// staged files (an unfinished object is never visible there): nothing to do.
     pub async fn remove_abandoned_writes(&self, quiet: Duration) -> Result<u64, StoreError> {
         let Some(root) = self.local_root.clone() else { return Ok(0) };
         let folder = || root.display().to_string();
@@ -258,13 +258,15 @@ fn is_staged_file(name: &str) -> bool {
 }
 
 /// Deletes the staged files under `root` not modified for `quiet`; see [`Blobs::remove_abandoned_writes`].
+/// Files and folders that vanish meanwhile (a write completing, an empty folder cleaned up) are skipped.
 fn remove_staged_files(root: &std::path::Path, quiet: Duration) -> std::io::Result<u64> {
     let mut removed = 0;
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
+        let Some(entries) = unless_gone(std::fs::read_dir(&folder))? else { continue };
+        for entry in entries {
+            let Some(entry) = unless_gone(entry)? else { continue };
+            let Some(kind) = unless_gone(entry.file_type())? else { continue };
             if kind.is_dir() {
                 folders.push(entry.path());
                 continue;
@@ -272,17 +274,24 @@ fn remove_staged_files(root: &std::path::Path, quiet: Duration) -> std::io::Resu
             if !kind.is_file() || !entry.file_name().to_str().is_some_and(is_staged_file) {
                 continue;
             }
-            let idle = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
-            if idle >= quiet {
-                match std::fs::remove_file(entry.path()) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
+            let Some(modified) = unless_gone(entry.metadata().and_then(|meta| meta.modified()))? else { continue };
+            if modified.elapsed().unwrap_or_default() >= quiet
+                && unless_gone(std::fs::remove_file(entry.path()))?.is_some()
+            {
+                removed += 1;
             }
         }
     }
     Ok(removed)
+}
+
+/// `None` for a file or folder that is no longer there, the error for any other failure.
+fn unless_gone<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The half-open byte range an HTTP range asks for, or `None` when it cannot be satisfied.
