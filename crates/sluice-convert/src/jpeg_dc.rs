@@ -44,6 +44,7 @@ struct Component {
 }
 
 /// What the markers before the scan say.
+#[derive(Default)]
 struct Frame {
     width: usize,
     height: usize,
@@ -63,7 +64,7 @@ impl Frame {
         if input.get(..2)? != [0xFF, 0xD8] {
             return None;
         }
-        let mut frame = Frame::empty();
+        let mut frame = Frame::default();
         let mut adobe_transform = None;
         let mut at = 2;
         loop {
@@ -100,19 +101,6 @@ impl Frame {
         let ids: Vec<u8> = frame.components.iter().map(|component| component.id).collect();
         let rgb = adobe_transform == Some(0) || ids == b"RGB";
         (frame.width > 0 && frame.height > 0 && !(frame.components.len() == 3 && rgb)).then_some(frame)
-    }
-
-    fn empty() -> Self {
-        Frame {
-            width: 0,
-            height: 0,
-            components: Vec::new(),
-            dc_quant: [None; 4],
-            dc_tables: [None, None, None, None],
-            ac_tables: [None, None, None, None],
-            restart_interval: 0,
-            scan_start: 0,
-        }
     }
 
     fn read_frame_header(&mut self, body: &[u8]) -> Option<()> {
@@ -650,12 +638,12 @@ mod tests {
     fn only_frames_with_luma_at_full_resolution_are_taken() {
         // Precision 8, 64x64, three components: id, sampling factors (h << 4 | v), quantisation table.
         let header = |luma: u8, chroma: u8| [8, 0, 64, 0, 64, 3, 1, luma, 0, 2, chroma, 1, 3, chroma, 1];
-        assert!(Frame::empty().read_frame_header(&header(0x22, 0x11)).is_some());
-        assert!(Frame::empty().read_frame_header(&header(0x11, 0x11)).is_some());
+        assert!(Frame::default().read_frame_header(&header(0x22, 0x11)).is_some());
+        assert!(Frame::default().read_frame_header(&header(0x11, 0x11)).is_some());
         // Chroma sampled more finely than luma (legal, but libjpeg would upsample luma): the general decoders.
-        assert!(Frame::empty().read_frame_header(&header(0x11, 0x22)).is_none());
+        assert!(Frame::default().read_frame_header(&header(0x11, 0x22)).is_none());
         // Ratios that are not whole numbers (3 against 2).
-        assert!(Frame::empty().read_frame_header(&header(0x33, 0x22)).is_none());
+        assert!(Frame::default().read_frame_header(&header(0x33, 0x22)).is_none());
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Blobs {
     /// Opens the store the settings name: a local folder (created when missing) or an S3 bucket.
     pub fn from_settings(settings: &StorageSettings) -> Result<Self, StoreError> {
         let url = settings.url.trim();
-        if let Some(rest) = url.strip_prefix("s3://") {
+        if let Some(rest) = settings.s3_location() {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(StoreError::Config(format!("storage.url {url:?} names no bucket")));

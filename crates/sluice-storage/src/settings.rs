@@ -24,11 +24,16 @@ impl StorageSettings {
     /// writes wait for the disk.
     pub fn describe(&self) -> String {
         let url = self.url.trim();
-        match (url.starts_with("s3://"), self.fsync) {
+        match (self.s3_location().is_some(), self.fsync) {
             (true, _) => url.to_owned(),
             (false, true) => format!("{url} (every write flushed to the disk)"),
             (false, false) => format!("{url} (writes not flushed: storage.fsync = false)"),
         }
+    }
+
+    /// `bucket[/prefix]` when the store is S3 (`s3://bucket[/prefix]`), `None` for a local folder.
+    pub(crate) fn s3_location(&self) -> Option<&str> {
+        self.url.trim().strip_prefix("s3://")
     }
 }
 
