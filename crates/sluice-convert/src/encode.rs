@@ -13,14 +13,14 @@ const WEBP_MAX_SIDE: u32 = 16_383;
 
 /// Encodes `pixels` as `media` (JPEG, PNG or WebP) with `quality` (1 to 100; ignored for PNG); JPEG with
 /// `codec`.
-pub(crate) fn encode(pixels: Pixels, media: MediaType, quality: u8, codec: JpegCodec) -> Result<Vec<u8>, BoxError> {
+pub(crate) fn encode(pixels: &Pixels, media: MediaType, quality: u8, codec: JpegCodec) -> Result<Vec<u8>, BoxError> {
     let _ = codec; // only the `turbojpeg` feature has a choice
     match media {
         #[cfg(feature = "turbojpeg")]
         MediaType::Jpeg if codec == JpegCodec::Turbo => crate::turbo::encode(&pixels.flatten_on_white(), quality),
-        MediaType::Jpeg => jpeg(pixels.flatten_on_white(), quality),
-        MediaType::Png => png(&pixels),
-        MediaType::Webp => webp(pixels.into_rgb_family(), quality),
+        MediaType::Jpeg => jpeg(&pixels.flatten_on_white(), quality),
+        MediaType::Png => png(pixels),
+        MediaType::Webp => webp(&pixels.rgb_family(), quality),
         other => Err(Reason::boxed(format!("{other} is not an output format"))),
     }
 }
@@ -28,7 +28,7 @@ pub(crate) fn encode(pixels: Pixels, media: MediaType, quality: u8, codec: JpegC
 /// Baseline JPEG, 4:2:0 chroma below quality 90, 4:4:4 from 90. Standard Huffman tables: jpeg-encoder's
 /// optimised tables (about 20% smaller files) are misread by zune-jpeg 0.5 (a white image decodes yellow), so
 /// they stay off until that is understood.
-fn jpeg(pixels: Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
+fn jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
     let (Ok(width), Ok(height)) = (u16::try_from(pixels.width), u16::try_from(pixels.height)) else {
         return Err(Reason::boxed(format!(
             "JPEG sides are at most 65535 pixels (asked for {}x{})",
@@ -40,7 +40,8 @@ fn jpeg(pixels: Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
         Layout::Rgb8 => jpeg_encoder::ColorType::Rgb,
         Layout::La8 | Layout::Rgba8 => return Err(Reason::boxed("JPEG takes no alpha; flatten first")),
     };
-    let mut out = Vec::new();
+    // Room for a typical q80 photo (about a byte for every two pixels), so the output is not copied as it grows.
+    let mut out = Vec::with_capacity(pixels.data.len() / pixels.layout.channels() / 2);
     jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100)).encode(&pixels.data, width, height, color_type)?;
     Ok(out)
 }
@@ -56,7 +57,7 @@ fn png(pixels: &Pixels) -> Result<Vec<u8>, BoxError> {
     Ok(out)
 }
 
-fn webp(pixels: Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
+fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
     if pixels.width > WEBP_MAX_SIDE || pixels.height > WEBP_MAX_SIDE {
         return Err(Reason::boxed(format!(
             "WebP sides are at most {WEBP_MAX_SIDE} pixels (asked for {}x{})",

@@ -264,10 +264,6 @@ fn make_variants(
         let crop = (spec.fit == Fit::Cover)
             .then(|| geometry::centre_crop(source.width, source.height, stored_width, stored_height));
         let resized = source.resized(stored_width, stored_height, crop, resizer).map_err(internal)?;
-        if spec.fit == Fit::Contain {
-            // A contain output shows the whole image: a source for the smaller variants.
-            intermediates.push(resized.clone());
-        }
         let oriented = resized.oriented(orientation).map_err(internal)?;
         if (oriented.width, oriented.height) != (out_width, out_height) {
             return Err(internal(error::Reason::boxed(format!(
@@ -276,8 +272,13 @@ fn make_variants(
             ))));
         }
         let out_media = spec.format.resolve(media);
-        let bytes = encode::encode(oriented, out_media, spec.quality, codec)
+        let bytes = encode::encode(&oriented, out_media, spec.quality, codec)
             .map_err(|source| ConvertError::Encode { variant: name.clone(), media: out_media, source })?;
+        drop(oriented);
+        if spec.fit == Fit::Contain {
+            // A contain output shows the whole image: a source for the smaller variants.
+            intermediates.push(resized);
+        }
         made[index] =
             Some(EncodedVariant { name: name.clone(), media: out_media, width: out_width, height: out_height, bytes });
     }

@@ -1,6 +1,8 @@
 //! The decoded raster: 8-bit samples in one of four layouts, with the few operations the converter needs
 //! (alpha checks and flattening, orientation, resizing with `fast_image_resize`).
 
+use std::borrow::Cow;
+
 use fast_image_resize as fr;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageBuffer};
@@ -109,13 +111,13 @@ impl Pixels {
         Self { layout: opaque_layout, width: self.width, height: self.height, data }
     }
 
-    /// Composites the pixels over white and drops alpha (for JPEG).
-    pub(crate) fn flatten_on_white(self) -> Self {
+    /// Composites the pixels over white and drops alpha (for JPEG); borrowed when there is no alpha.
+    pub(crate) fn flatten_on_white(&self) -> Cow<'_, Self> {
         let channels = self.layout.channels();
         let layout = match self.layout {
             Layout::La8 => Layout::L8,
             Layout::Rgba8 => Layout::Rgb8,
-            Layout::L8 | Layout::Rgb8 => return self,
+            Layout::L8 | Layout::Rgb8 => return Cow::Borrowed(self),
         };
         let mut data = Vec::with_capacity(self.data.len() / channels * (channels - 1));
         for pixel in self.data.chunks_exact(channels) {
@@ -128,46 +130,40 @@ impl Pixels {
                 }
             }
         }
-        Self { layout, width: self.width, height: self.height, data }
+        Cow::Owned(Self { layout, width: self.width, height: self.height, data })
     }
 
-    /// Expands grey to RGB (for WebP, which only takes RGB and RGBA).
-    pub(crate) fn into_rgb_family(self) -> Self {
+    /// Expands grey to RGB (for WebP, which only takes RGB and RGBA); borrowed when it is RGB already.
+    pub(crate) fn rgb_family(&self) -> Cow<'_, Self> {
         let layout = match self.layout {
             Layout::L8 => Layout::Rgb8,
             Layout::La8 => Layout::Rgba8,
-            Layout::Rgb8 | Layout::Rgba8 => return self,
+            Layout::Rgb8 | Layout::Rgba8 => return Cow::Borrowed(self),
         };
         let data = match self.layout {
             Layout::L8 => self.data.iter().flat_map(|&grey| [grey, grey, grey]).collect(),
             _ => self.data.chunks_exact(2).flat_map(|pixel| [pixel[0], pixel[0], pixel[0], pixel[1]]).collect(),
         };
-        Self { layout, width: self.width, height: self.height, data }
+        Cow::Owned(Self { layout, width: self.width, height: self.height, data })
     }
 
-    /// Applies an Exif orientation (rotation and/or mirror).
-    pub(crate) fn oriented(self, orientation: Orientation) -> Result<Self, BoxError> {
+    /// Applies an Exif orientation (rotation and/or mirror); borrowed when the pixels are upright already, so
+    /// an upright output that also serves the smaller variants is not copied.
+    pub(crate) fn oriented(&self, orientation: Orientation) -> Result<Cow<'_, Self>, BoxError> {
         if orientation == Orientation::NoTransforms {
-            return Ok(self);
+            return Ok(Cow::Borrowed(self));
         }
         let (layout, width, height) = (self.layout, self.width, self.height);
+        let data = self.data.clone();
         let mismatch = || Reason::boxed("raster size mismatch");
         let mut image = match layout {
-            Layout::L8 => {
-                DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, self.data).ok_or_else(mismatch)?)
-            }
-            Layout::La8 => {
-                DynamicImage::ImageLumaA8(ImageBuffer::from_raw(width, height, self.data).ok_or_else(mismatch)?)
-            }
-            Layout::Rgb8 => {
-                DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, self.data).ok_or_else(mismatch)?)
-            }
-            Layout::Rgba8 => {
-                DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, self.data).ok_or_else(mismatch)?)
-            }
+            Layout::L8 => DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, data).ok_or_else(mismatch)?),
+            Layout::La8 => DynamicImage::ImageLumaA8(ImageBuffer::from_raw(width, height, data).ok_or_else(mismatch)?),
+            Layout::Rgb8 => DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, data).ok_or_else(mismatch)?),
+            Layout::Rgba8 => DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, data).ok_or_else(mismatch)?),
         };
         image.apply_orientation(orientation);
-        Self::from_dynamic(image)
+        Self::from_dynamic(image).map(Cow::Owned)
     }
 
     /// Resizes to `width`x`height` (Lanczos3 convolution, SIMD), optionally from a crop of the source. Alpha is

@@ -146,14 +146,18 @@ pub fn select_variants(
     Ok(chosen.into_iter().collect())
 }
 
-/// Runs `work` on every file with at most `workers` threads; stops handing out files once `stop` is set.
-/// Returns one slot per file, `None` for files not reached.
+/// Runs `work` on every file with at most `workers` threads, largest files first; stops handing out files once
+/// `stop` is set. Returns one slot per file (in the order of `files`), `None` for files not reached.
+///
+/// Largest first, because the run ends when its last file does: a large photo taken last would keep one
+/// thread busy while the others sit idle, and small files at the end even out the threads' finishing times.
 fn run_pool<T: Send>(
     workers: usize,
     files: &[InputFile],
     stop: &AtomicBool,
     work: impl Fn(&InputFile) -> T + Sync,
 ) -> anyhow::Result<Vec<Option<T>>> {
+    let order = largest_first(files);
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<T>>> = files.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -163,7 +167,7 @@ fn run_pool<T: Send>(
                 .stack_size(8 << 20)
                 .spawn_scoped(scope, || {
                     while !stop.load(Ordering::Relaxed) {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
                         let Some(file) = files.get(index) else { break };
                         let result = work(file);
                         *slots[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
@@ -174,6 +178,16 @@ fn run_pool<T: Send>(
         Ok(())
     })?;
     Ok(slots.into_iter().map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner)).collect())
+}
+
+/// The indices of `files`, largest file first (a file that cannot be looked at counts as empty; reading it
+/// will say what is wrong).
+fn largest_first(files: &[InputFile]) -> Vec<usize> {
+    let sizes: Vec<u64> =
+        files.iter().map(|file| std::fs::metadata(&file.absolute).map_or(0, |meta| meta.len())).collect();
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(sizes[index]));
+    order
 }
 
 /// What every worker shares.
@@ -396,4 +410,39 @@ fn describe(error: &ConvertError) -> Problem {
         None => error.to_string(),
     };
     Problem::new(error.code(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_hands_out_the_largest_files_first_and_answers_in_input_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [10_usize, 3000, 0, 700];
+        let mut files: Vec<InputFile> = sizes
+            .iter()
+            .enumerate()
+            .map(|(index, &size)| {
+                let absolute = dir.path().join(format!("{index}.bin"));
+                std::fs::write(&absolute, vec![0_u8; size]).unwrap();
+                InputFile { relative: PathBuf::from(format!("{index}.bin")), absolute }
+            })
+            .collect();
+        files.push(InputFile { relative: PathBuf::from("gone.bin"), absolute: dir.path().join("gone.bin") });
+        assert_eq!(largest_first(&files), vec![1, 3, 0, 2, 4]);
+
+        let started = Mutex::new(Vec::new());
+        let stop = AtomicBool::new(false);
+        let results = run_pool(1, &files, &stop, |file| {
+            started.lock().unwrap().push(file.relative.clone());
+            file.relative.clone()
+        })
+        .unwrap();
+        let started = started.into_inner().unwrap();
+        assert_eq!(started.first(), Some(&PathBuf::from("1.bin")), "{started:?}");
+        let answered: Vec<PathBuf> = results.into_iter().map(Option::unwrap).collect();
+        let in_order: Vec<PathBuf> = files.iter().map(|file| file.relative.clone()).collect();
+        assert_eq!(answered, in_order);
+    }
 }
