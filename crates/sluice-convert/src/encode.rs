@@ -40,8 +40,9 @@ fn jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
         Layout::Rgb8 => jpeg_encoder::ColorType::Rgb,
         Layout::La8 | Layout::Rgba8 => return Err(Reason::boxed("JPEG takes no alpha; flatten first")),
     };
-    // Room for a typical q80 photo (about a byte for every two pixels), so the output is not copied as it grows.
-    let mut out = Vec::with_capacity(pixels.data.len() / pixels.layout.channels() / 2);
+    // Room for a typical q80 photo (an eighth of a byte per pixel or less), so the output is copied once or not
+    // at all as it grows, instead of a dozen times from empty.
+    let mut out = Vec::with_capacity(pixels.data.len() / pixels.layout.channels() / 8);
     jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100)).encode(&pixels.data, width, height, color_type)?;
     Ok(out)
 }
