@@ -563,9 +563,8 @@ EOF
     rm -rf "$WORK/fastapi-$mode"
     wrk_summary "FastAPI + Pillow ($mode)" "$WORK/wrk-$mode.txt" "$rss" | tee -a "$REPORT"
   done
-  local sluice_p99 sluice_rate
-  sluice_p99=$(awk '/ 99% / { v = $2; if (v ~ /us$/) print v / 1000; else if (v ~ /ms$/) print v + 0; else print v * 1000 }' "$WORK/wrk-sluice-default.txt")
-  sluice_rate=$(wrk_summary sluice "$WORK/wrk-sluice-default.txt" 0 | awk -F'|' '{ print $3 + 0 }')
+  local sluice_rate sluice_p99
+  read -r sluice_rate sluice_p99 < <(wrk_summary sluice "$WORK/wrk-sluice-default.txt" 0 | awk -F'|' '{ print $3 + 0, $6 + 0 }')
   {
     printf '\nWhile sluice was loaded it converted %s files and %s jobs were still queued for conversion at the end (the convert stage was saturated).\n' \
       "${converted:-?}" "${backlog:-?}"
