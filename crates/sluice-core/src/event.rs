@@ -3,7 +3,8 @@ use std::sync::Arc;
 use crate::JobRecord;
 
 /// What happened to a job; the name of the server-sent event that carries it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum JobEventKind {
     /// The job's current state, sent first to a new listener.
     Snapshot,

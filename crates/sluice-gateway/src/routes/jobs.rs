@@ -14,7 +14,7 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use sluice_core::{JobEventKind, JobId, JobRecord, JobState};
 use tokio::sync::broadcast::error::RecvError;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{ApiError, AppState, JobDocument, JobList};
 
@@ -57,8 +57,10 @@ pub(crate) async fn get_job(State(app): State<AppState>, Path(id): Path<String>)
 /// Query of `GET /v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Jobs per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -112,7 +114,7 @@ pub(crate) async fn list_jobs(
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = JobEventMessage),
         (status = 404, description = "No such job", body = crate::error::ErrorBody),
     ))]
 pub(crate) async fn job_events(
@@ -162,6 +164,17 @@ pub(crate) async fn job_events(
     });
     let events = events.take_until(async move { closing.cancelled().await });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One event of `GET /v1/jobs/{id}/events`, as the OpenAPI document describes each event of the stream.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the stream for the OpenAPI document; `sse_event` writes the events
+pub(crate) struct JobEventMessage {
+    /// What happened; `snapshot` comes first.
+    event: JobEventKind,
+    /// The whole job document after the change, as JSON (the body of `GET /v1/jobs/{id}`).
+    #[schema(content_media_type = "application/json")]
+    data: String,
 }
 
 fn sse_event(app: &AppState, kind: JobEventKind, record: &JobRecord) -> Event {

@@ -17,15 +17,14 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{ApiDoc, ApiError, AppState};
 
 pub(crate) use files::__path_get_file;
 pub(crate) use health::{__path_healthz, __path_metrics, __path_readyz};
-pub(crate) use jobs::{__path_get_job, __path_job_events, __path_list_jobs};
-pub(crate) use uploads::{__path_create_upload, UploadForm};
+pub(crate) use jobs::{__path_get_job, __path_job_events, __path_list_jobs, JobEventMessage};
+pub(crate) use uploads::{__path_create_upload, MAX_FILES, MAX_TEXT_FIELD, UploadForm};
 pub(crate) use variants::{__path_list_variants, VariantList};
 
 /// Room for multipart framing and text fields on top of `server.max_upload_bytes`.
@@ -48,13 +47,15 @@ pub(crate) fn routes(state: AppState, timeout: Duration) -> Router {
     // With server.api_tokens set, these need a token (or, for reads, a signed link); see crate::access.
     let protected =
         long_lived.merge(short).route_layer(from_fn_with_state(state.clone(), crate::access::require_access));
+    let webhooks_enabled = state.pipeline.webhooks().settings().secret.is_some();
+    let document = ApiDoc::for_server(state.pipeline.convert_settings().variants.keys(), webhooks_enabled);
     let open = Router::new()
         .route("/v1/variants", get(variants::list_variants))
         .route("/", get(web::index))
         .route("/assets/{name}", get(web::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     // Past the limit, requests are shed with a 503 rather than queued without bound.
     let limit = ServiceBuilder::new()

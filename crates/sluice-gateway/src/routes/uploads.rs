@@ -25,9 +25,9 @@ const SNIFF_LEN: usize = 64;
 /// Bytes read before deciding whether a file that is not an image is a table to report on.
 const TABLE_SNIFF_LEN: usize = 8 * 1024;
 /// Files one upload may carry.
-const MAX_FILES: usize = 100;
+pub(crate) const MAX_FILES: usize = 100;
 /// Longest text field (`notify`, `variants`).
-const MAX_TEXT_FIELD: usize = 2048;
+pub(crate) const MAX_TEXT_FIELD: usize = 2048;
 /// Longest client file name kept, in characters.
 const MAX_NAME_CHARS: usize = 255;
 
@@ -38,16 +38,16 @@ pub(crate) struct UploadForm {
     /// One or more files (repeat the field). JPEG, PNG, GIF and WebP images are converted into variants; CSV,
     /// TSV and JSON tables (named `.csv`, `.tsv`, `.json` or sent as `text/csv`, `application/json`) are
     /// rendered into a PDF and an HTML report.
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     file: Vec<Vec<u8>>,
     /// One e-mail address to notify when the job ends.
-    #[schema(value_type = Option<String>, format = "email")]
+    #[schema(value_type = Option<String>, format = "email", nullable = false)]
     notify: Option<String>,
     /// Comma-separated names of configured variants; all of them when absent.
-    #[schema(example = "thumb,medium")]
+    #[schema(example = "thumb,medium", nullable = false)]
     variants: Option<String>,
     /// An http(s) URL to POST the signed job document to when the job ends (see the README's Webhooks).
-    #[schema(example = "https://hooks.example.com/sluice")]
+    #[schema(example = "https://hooks.example.com/sluice", nullable = false)]
     callback_url: Option<String>,
 }
 
@@ -60,7 +60,7 @@ pub(crate) struct UploadForm {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(
         ("Prefer" = Option<String>, Header, description = "`wait=N`: hold the answer up to N seconds for the job to finish (RFC 7240)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 visible ASCII characters (e.g. a UUID). A retry with the same key and the same content gets the first upload's job (200, `Idempotent-Replayed: true`) for 24 hours"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Up to 255 visible ASCII characters (e.g. a UUID). A retry with the same key and the same content gets the first upload's job (200, `Idempotent-Replayed: true`) for 24 hours"),
     ),
     responses(
         (status = 202, description = "Accepted; the job runs in the background", body = JobDocument,

@@ -57,6 +57,60 @@ async fn jobs_are_listed_newest_first_with_pages() {
     app.stop().await;
 }
 
+/// The OpenAPI document says what the server accepts, so clients generated from it and API fuzzers
+/// reading it send valid requests: every parameter is where the handler reads it, and the upload form is
+/// the one this server takes.
+#[tokio::test]
+async fn the_openapi_document_describes_what_the_server_accepts() {
+    let app = spawn_app().await;
+    let (status, spec) = app.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let in_template = path.contains(&format!("{{{name}}}"));
+                assert_eq!(parameter["in"] == "path", in_template, "{method} {path}: parameter {parameter:#}");
+            }
+        }
+    }
+    let list = spec["paths"]["/v1/jobs"]["get"]["parameters"].as_array().unwrap();
+    assert!(list.iter().all(|parameter| parameter["in"] == "query" && parameter["required"] == false), "{list:?}");
+
+    let form = &spec["components"]["schemas"]["UploadForm"];
+    assert_eq!(form["additionalProperties"], false, "{form:#}");
+    assert_eq!(
+        (form["properties"]["file"]["minItems"].as_u64(), form["properties"]["file"]["maxItems"].as_u64()),
+        (Some(1), Some(100))
+    );
+    let variants = &form["properties"]["variants"];
+    assert_eq!(variants["type"], "string", "multipart has no null: {variants:#}");
+    let pattern = regex::Regex::new(variants["pattern"].as_str().unwrap()).unwrap();
+    for accepted in ["thumb", " thumb , medium", "large,,thumb", ""] {
+        assert!(pattern.is_match(accepted), "{accepted:?} against {pattern}");
+    }
+    for refused in ["null", "thumb,nope", "thumbnail", "thumb medium"] {
+        assert!(!pattern.is_match(refused), "{refused:?} against {pattern}");
+    }
+    assert!(form["properties"].get("callback_url").is_none(), "webhooks are off: {form:#}");
+
+    let events = &spec["paths"]["/v1/jobs/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"];
+    assert_eq!(events["schema"]["$ref"], "#/components/schemas/JobEventMessage", "{events:#}");
+    let kinds = &spec["components"]["schemas"]["JobEventKind"]["enum"];
+    assert!(kinds.as_array().unwrap().contains(&Value::from("snapshot")), "{kinds:#}");
+
+    // The patterns hold for what the server hands out.
+    let job = app.upload(&["ladybird-pan-animated.gif"], &[("variants", "thumb")]).await.json::<Value>().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    let id_pattern = &spec["paths"]["/v1/jobs/{id}"]["get"]["parameters"][0]["schema"]["pattern"];
+    let id_pattern = regex::Regex::new(id_pattern.as_str().unwrap()).unwrap();
+    assert!(id_pattern.is_match(id) && !id_pattern.is_match(&id[1..]), "{id} against {id_pattern}");
+    let cursor = list.iter().find(|parameter| parameter["name"] == "cursor").unwrap();
+    let cursor_pattern = regex::Regex::new(cursor["schema"]["pattern"].as_str().unwrap()).unwrap();
+    assert!(cursor_pattern.is_match(id) && cursor_pattern.is_match("") && !cursor_pattern.is_match("x"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn operational_routes_answer() {
     let app = spawn_app().await;

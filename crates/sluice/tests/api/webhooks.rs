@@ -205,7 +205,10 @@ async fn refused_callback_urls_get_400_and_store_nothing() {
 
     let (_, spec) = app.get_json("/openapi.json").await;
     let schemas = &spec["components"]["schemas"];
-    assert!(schemas["UploadForm"]["properties"].get("callback_url").is_some(), "{:#}", schemas["UploadForm"]);
+    let callback = &schemas["UploadForm"]["properties"]["callback_url"];
+    let pattern = regex::Regex::new(callback["pattern"].as_str().unwrap()).unwrap();
+    assert!(["", "https://hooks.example.com/x", "HTTP://10.0.0.1:8080"].iter().all(|url| pattern.is_match(url)));
+    assert!(!["https://", "ftp://example.com/", "example.com"].iter().any(|url| pattern.is_match(url)));
     assert!(schemas["WebhookDocument"]["properties"].get("attempts").is_some(), "WebhookDocument missing");
     app.stop().await;
 
@@ -215,6 +218,10 @@ async fn refused_callback_urls_get_400_and_store_nothing() {
         unsigned.upload(&["mountain-trail-picos-de-europa.jpg"], &[("callback_url", "https://example.com/")]).await;
     assert_eq!(response.status(), 400);
     assert_eq!(code(&response.json::<Value>().await.unwrap()), "webhooks_disabled");
+    // ... and its OpenAPI document does not offer it.
+    let (_, spec) = unsigned.get_json("/openapi.json").await;
+    let form = &spec["components"]["schemas"]["UploadForm"];
+    assert!(form["properties"].get("callback_url").is_none(), "{form:#}");
     unsigned.stop().await;
 }
 
