@@ -49,13 +49,13 @@ pub(crate) fn decoder_orientation(decoder: &mut impl ImageDecoder) -> Orientatio
     decoder.orientation().unwrap_or(Orientation::NoTransforms)
 }
 
-/// Decodes a non-JPEG image (or a JPEG at full size) with `image`; returns its pixels (stored frame) and
-/// orientation.
+/// Decodes a non-JPEG image (or a JPEG at full size) with `image`; returns its pixels (stored frame),
+/// orientation and embedded ICC profile (unchecked; unreadable counts as none).
 pub(crate) fn decode_with_image(
     input: &[u8],
     header: &Header,
     limits: &ConvertLimits,
-) -> Result<(Pixels, Orientation), ConvertError> {
+) -> Result<(Pixels, Orientation, Option<Vec<u8>>), ConvertError> {
     let media = header.media;
     let mut decoder = open_image(input, media, limits)?;
     if decoder.dimensions() != (header.width, header.height) {
@@ -73,7 +73,8 @@ pub(crate) fn decode_with_image(
         Some(frame) => frame.orientation.unwrap_or(Orientation::NoTransforms),
         None => decoder_orientation(&mut decoder),
     };
-    Ok((read_pixels(decoder, media)?, orientation))
+    let profile = decoder.icc_profile().ok().flatten();
+    Ok((read_pixels(decoder, media)?, orientation, profile))
 }
 
 /// Decodes every pixel: 8-bit samples straight into this thread's spare buffer (see [`scratch`]), anything
@@ -137,7 +138,7 @@ pub(crate) fn decode_jpeg(
     // to `jpeg-decoder`, which rejects it.
     if shrink == 1
         && scan_ends(input)
-        && let Ok((pixels, _)) = decode_with_image(input, header, limits)
+        && let Ok((pixels, _, _)) = decode_with_image(input, header, limits)
     {
         return Ok(pixels);
     }
@@ -195,7 +196,7 @@ fn jpeg_fallback(
     error: jpeg_decoder::Error,
 ) -> Result<Pixels, ConvertError> {
     match error {
-        jpeg_decoder::Error::Unsupported(_) => decode_with_image(input, header, limits).map(|(pixels, _)| pixels),
+        jpeg_decoder::Error::Unsupported(_) => decode_with_image(input, header, limits).map(|(pixels, _, _)| pixels),
         other => Err(jpeg_error(other)),
     }
 }

@@ -1,4 +1,5 @@
-//! Encoders. None of them writes metadata: outputs carry no Exif, XMP, ICC or text chunks.
+//! Encoders. Outputs carry no Exif, XMP or text chunks; the input's ICC colour profile is kept when it fits
+//! the output's pixels (see [`crate::icc`]).
 
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -6,23 +7,52 @@ use sluice_core::MediaType;
 
 use crate::JpegCodec;
 use crate::error::{BoxError, Reason};
+use crate::icc::{self, IccProfile};
 use crate::pixels::{Layout, Pixels};
 
 /// The largest side libwebp encodes.
 const WEBP_MAX_SIDE: u32 = 16_383;
 
 /// Encodes `pixels` as `media` (JPEG, PNG or WebP) with `quality` (1 to 100; ignored for PNG); JPEG with
-/// `codec`.
-pub(crate) fn encode(pixels: &Pixels, media: MediaType, quality: u8, codec: JpegCodec) -> Result<Vec<u8>, BoxError> {
-    let _ = codec; // only the `turbojpeg` feature has a choice
+/// `codec`. `profile`, the input's colour profile, is embedded when it fits the encoded pixels.
+pub(crate) fn encode(
+    pixels: &Pixels,
+    media: MediaType,
+    quality: u8,
+    codec: JpegCodec,
+    profile: Option<&IccProfile>,
+) -> Result<Vec<u8>, BoxError> {
+    let fitting = |layout| profile.filter(|profile| profile.fits(layout));
     match media {
-        #[cfg(feature = "turbojpeg")]
-        MediaType::Jpeg if codec == JpegCodec::Turbo => crate::turbo::encode(&pixels.flatten_on_white(), quality),
-        MediaType::Jpeg => jpeg(&pixels.flatten_on_white(), quality),
-        MediaType::Png => png(pixels),
-        MediaType::Webp => webp(&pixels.rgb_family(), quality),
+        MediaType::Jpeg => {
+            let flat = pixels.flatten_on_white();
+            let bytes = jpeg_with(&flat, quality, codec)?;
+            Ok(match fitting(flat.layout) {
+                Some(profile) => icc::into_jpeg(bytes, profile),
+                None => bytes,
+            })
+        }
+        MediaType::Png => png(pixels, fitting(pixels.layout)),
+        MediaType::Webp => {
+            let rgb = pixels.rgb_family();
+            let bytes = webp(&rgb, quality)?;
+            Ok(match fitting(rgb.layout) {
+                Some(profile) => icc::into_webp(bytes, profile, rgb.width, rgb.height, rgb.layout.has_alpha()),
+                None => bytes,
+            })
+        }
         other => Err(Reason::boxed(format!("{other} is not an output format"))),
     }
+}
+
+/// A JPEG of opaque `pixels` with `codec`.
+fn jpeg_with(pixels: &Pixels, quality: u8, codec: JpegCodec) -> Result<Vec<u8>, BoxError> {
+    let _ = codec; // only the `turbojpeg` feature has a choice
+    #[cfg(feature = "turbojpeg")]
+    if codec == JpegCodec::Turbo {
+        return crate::turbo::encode(pixels, quality);
+    }
+    jpeg(pixels, quality)
 }
 
 /// Baseline JPEG, 4:2:0 chroma below quality 90, 4:4:4 from 90. Standard Huffman tables: jpeg-encoder's
@@ -47,14 +77,13 @@ fn jpeg(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, BoxError> {
     Ok(out)
 }
 
-fn png(pixels: &Pixels) -> Result<Vec<u8>, BoxError> {
+fn png(pixels: &Pixels, profile: Option<&IccProfile>) -> Result<Vec<u8>, BoxError> {
     let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive).write_image(
-        &pixels.data,
-        pixels.width,
-        pixels.height,
-        pixels.layout.color_type(),
-    )?;
+    let mut encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive);
+    if let Some(profile) = profile {
+        encoder.set_icc_profile(profile.bytes().to_vec())?;
+    }
+    encoder.write_image(&pixels.data, pixels.width, pixels.height, pixels.layout.color_type())?;
     Ok(out)
 }
 

@@ -86,11 +86,12 @@ fn truncated() -> BoxError {
 }
 
 /// Walks the JPEG marker segments up to the first scan, the way decoders do (bytes between segments are
-/// skipped, fill bytes ignored), taking the first frame header and the first Exif orientation.
-fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
+/// skipped, fill bytes ignored), handing each segment's marker and payload to `visit`.
+fn jpeg_segments<'a>(
+    input: &'a [u8],
+    mut visit: impl FnMut(u8, &'a [u8]) -> Result<(), BoxError>,
+) -> Result<(), BoxError> {
     let mut pos = 2; // after SOI
-    let mut frame: Option<(u32, u32, u8)> = None;
-    let mut orientation = None;
     loop {
         // Skip anything up to the next 0xFF, then fill bytes.
         while matches!(input.get(pos), Some(&byte) if byte != 0xFF) {
@@ -114,6 +115,17 @@ fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
             return Err(Reason::boxed("a JPEG segment has an invalid length"));
         }
         let Some(payload) = input.get(pos + 2..pos + length) else { break };
+        visit(marker, payload)?;
+        pos += length;
+    }
+    Ok(())
+}
+
+/// The first frame header and the first Exif orientation of a JPEG.
+fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
+    let mut frame: Option<(u32, u32, u8)> = None;
+    let mut orientation = None;
+    jpeg_segments(input, |marker, payload| {
         match marker {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF if frame.is_none() => {
                 let (Some(&precision), Some(height), Some(width)) =
@@ -130,11 +142,32 @@ fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
             }
             _ => {}
         }
-        pos += length;
-    }
+        Ok(())
+    })?;
     let (width, height, precision) =
         frame.ok_or_else(|| Reason::boxed("no JPEG frame header before the image data"))?;
     Ok((width, height, JpegFrame { precision, orientation }))
+}
+
+/// The ICC profile a JPEG embeds: its APP2 `ICC_PROFILE` chunks joined in their sequence order. None when
+/// there is none, or when the chunks do not make one whole profile (missing, repeated or out-of-range numbers).
+pub(crate) fn jpeg_icc_profile(input: &[u8]) -> Option<Vec<u8>> {
+    let mut chunks: Vec<(u8, u8, &[u8])> = Vec::new();
+    jpeg_segments(input, |marker, payload| {
+        if marker == 0xE2
+            && let Some(rest) = payload.strip_prefix(b"ICC_PROFILE\0")
+            && let [sequence, count, data @ ..] = rest
+        {
+            chunks.push((*sequence, *count, data));
+        }
+        Ok(())
+    })
+    .ok()?;
+    let count = chunks.first()?.1;
+    chunks.sort_by_key(|&(sequence, _, _)| sequence);
+    let whole = chunks.len() == usize::from(count)
+        && chunks.iter().enumerate().all(|(at, &(sequence, of, _))| usize::from(sequence) == at + 1 && of == count);
+    whole.then(|| chunks.iter().flat_map(|&(_, _, data)| data.iter().copied()).collect())
 }
 
 /// The IHDR chunk, which must come first.

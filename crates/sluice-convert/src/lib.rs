@@ -31,6 +31,7 @@ mod encode;
 mod error;
 mod geometry;
 mod header;
+mod icc;
 mod jpeg_dc;
 mod pixels;
 mod scratch;
@@ -216,34 +217,48 @@ pub(crate) fn convert_with(
         return Ok(Vec::new());
     }
     let media = header.media;
-    let (pixels, orientation) = match header.jpeg {
+    let (pixels, orientation, profile) = match header.jpeg {
         Some(frame) => {
             let orientation = frame.orientation.unwrap_or(Orientation::NoTransforms);
             let scale = jpeg_scale_for(&header, orientation, variants);
-            (decode::decode_jpeg(input, &header, frame, scale, limits, codec)?, orientation)
+            let pixels = decode::decode_jpeg(input, &header, frame, scale, limits, codec)?;
+            (pixels, orientation, header::jpeg_icc_profile(input))
         }
         None => decode::decode_with_image(input, &header, limits)?,
     };
+    let profile = profile.and_then(icc::IccProfile::new);
     let pixels = pixels.drop_opaque_alpha();
     let displayed = swap_if((header.width, header.height), is_transposed(orientation));
     let made = scratch::with_resizer(|resizer| {
-        make_variants(&pixels, displayed, orientation, media, variants, codec, resizer)
+        let source = Source { pixels: &pixels, displayed, orientation, media, profile: profile.as_ref() };
+        make_variants(&source, variants, codec, resizer)
     });
     scratch::recycle(pixels.data);
     made
 }
 
-/// Resizes, orients and encodes every variant from the decoded `pixels` (in the stored frame, perhaps shrunk on
-/// load) of an image of `displayed` size, largest first.
-fn make_variants(
-    pixels: &Pixels,
+/// A decoded input, as the variants are made from it.
+struct Source<'a> {
+    /// The pixels in the stored frame, perhaps shrunk on load.
+    pixels: &'a Pixels,
+    /// The image's size as displayed (after the orientation).
     displayed: (u32, u32),
+    /// The Exif orientation.
     orientation: Orientation,
+    /// The input's type (outputs that keep the format take it).
     media: MediaType,
+    /// The input's colour profile, carried into the outputs it fits.
+    profile: Option<&'a icc::IccProfile>,
+}
+
+/// Resizes, orients and encodes every variant from `source`, largest first.
+fn make_variants(
+    source: &Source<'_>,
     variants: &[(VariantName, VariantSpec)],
     codec: JpegCodec,
     resizer: &mut fast_image_resize::Resizer,
 ) -> Result<Vec<EncodedVariant>, ConvertError> {
+    let Source { pixels, displayed, orientation, media, profile } = *source;
     let transposed = is_transposed(orientation);
     let (width, height) = displayed;
     // Largest variants first, so that each smaller one can be made from a larger output (see `pick_source`).
@@ -272,7 +287,7 @@ fn make_variants(
             ))));
         }
         let out_media = spec.format.resolve(media);
-        let bytes = encode::encode(&oriented, out_media, spec.quality, codec)
+        let bytes = encode::encode(&oriented, out_media, spec.quality, codec, profile)
             .map_err(|source| ConvertError::Encode { variant: name.clone(), media: out_media, source })?;
         drop(oriented);
         if spec.fit == Fit::Contain {

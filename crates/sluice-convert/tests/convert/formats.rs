@@ -1,7 +1,9 @@
 //! Input colour types, alpha, GIF frames, CMYK, metadata stripping, settings and error codes.
 
 use image::codecs::gif::GifEncoder;
-use image::{Delay, Frame, GrayAlphaImage, GrayImage, ImageBuffer, LumaA};
+use image::{
+    Delay, DynamicImage, Frame, GrayAlphaImage, GrayImage, ImageBuffer, ImageDecoder, ImageEncoder, LumaA, RgbImage,
+};
 use sluice_convert::{ConvertError, ConvertSettings, DEFAULT_MAX_PIXELS, probe};
 use sluice_core::{Fit, OutputFormat};
 
@@ -131,7 +133,8 @@ fn cmyk_jpeg_colours_match_an_independent_decoder() {
     }
 }
 
-/// Whether `bytes` holds metadata: Exif anywhere, XMP, ICC, or PNG text/eXIf chunks.
+/// Whether `bytes` holds metadata: Exif anywhere, XMP, ICC, or PNG text/eXIf chunks. (A real colour profile is
+/// kept, see the next test; the one below is no profile and is dropped.)
 fn has_metadata(bytes: &[u8]) -> bool {
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     contains(b"Exif")
@@ -175,6 +178,79 @@ fn outputs_carry_no_metadata() {
             assert!(!has_metadata(&output.bytes), "{} has metadata", output.name);
             decode_checked(&output);
         }
+    }
+}
+
+/// A minimal ICC profile of `len` bytes for `space` pixels: what the converter checks (the length it declares,
+/// the colour space, the `acsp` signature). Decoders and encoders carry profiles without reading them.
+fn icc_profile(space: &[u8; 4], len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len).map(|at| (at % 251) as u8).collect();
+    bytes[0..4].copy_from_slice(&(len as u32).to_be_bytes());
+    bytes[12..16].copy_from_slice(b"mntr");
+    bytes[16..20].copy_from_slice(space);
+    bytes[20..24].copy_from_slice(b"XYZ ");
+    bytes[36..40].copy_from_slice(b"acsp");
+    bytes
+}
+
+/// The ICC profile `bytes` embeds, as `image` reads it.
+fn read_icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().unwrap();
+    reader.into_decoder().unwrap().icc_profile().unwrap()
+}
+
+fn jpeg_with_profile(image: &RgbImage, profile: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+    encoder.set_icc_profile(profile.to_vec()).unwrap();
+    encoder.write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8).unwrap();
+    out
+}
+
+fn png_with_profile(image: &DynamicImage, profile: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut out);
+    encoder.set_icc_profile(profile.to_vec()).unwrap();
+    encoder.write_image(image.as_bytes(), image.width(), image.height(), image.color().into()).unwrap();
+    out
+}
+
+#[test]
+fn outputs_keep_a_colour_profile_that_fits_them() {
+    let every_format = [
+        variant("a", 64, 64, Fit::Cover, OutputFormat::Jpeg),
+        variant("b", 64, 64, Fit::Cover, OutputFormat::Png),
+        variant("c", 64, 64, Fit::Cover, OutputFormat::Webp),
+    ];
+    // Wide-gamut RGB (Display P3, Adobe RGB): larger than one JPEG segment holds, so split over two.
+    let rgb = icc_profile(b"RGB ", 70_000);
+    let photo = rgb_image(200, 100, |x, y| [noise(x, y, 3), 120, 60]);
+    let translucent = DynamicImage::from(rgba_image(80, 60, |x, y| [noise(x, y, 5), 40, 200, (x * 3) as u8]));
+    for (input, what) in [
+        (jpeg_with_profile(&photo, &rgb), "JPEG"),
+        (png_with_profile(&DynamicImage::from(photo.clone()), &rgb), "PNG"),
+        // With alpha, libwebp writes the extended format itself.
+        (png_with_profile(&translucent, &rgb), "PNG with alpha"),
+    ] {
+        assert_eq!(read_icc(&input).as_deref(), Some(&rgb[..]), "the {what} input carries the profile");
+        for output in convert(&input, &every_format) {
+            assert_eq!(read_icc(&output.bytes).as_deref(), Some(&rgb[..]), "{what} to {}", output.name);
+            decode_checked(&output);
+        }
+    }
+    // A grey profile fits grey outputs only: a grey PNG keeps it as PNG and JPEG, not as WebP (RGB).
+    let grey = icc_profile(b"GRAY", 400);
+    let input =
+        png_with_profile(&DynamicImage::from(GrayImage::from_fn(90, 60, |x, y| [noise(x, y, 7)].into())), &grey);
+    for output in convert(&input, &every_format) {
+        let expected = (output.name.as_str() != "c").then_some(&grey[..]);
+        assert_eq!(read_icc(&output.bytes).as_deref(), expected, "grey to {}", output.name);
+        decode_checked(&output);
+    }
+    // A CMYK profile describes none of the outputs (they are RGB): dropped.
+    let input = jpeg_with_profile(&photo, &icc_profile(b"CMYK", 500));
+    for output in convert(&input, &every_format) {
+        assert_eq!(read_icc(&output.bytes), None, "CMYK profile in {}", output.name);
     }
 }
 
