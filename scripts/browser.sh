@@ -54,21 +54,7 @@ run_page_test() {
   base="http://127.0.0.1:$port"
   dir="$WORK/$name"
   mkdir -p "$dir/profile"
-  cat >"$dir/sluice.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-public_url = "$base"
-api_tokens = [${token:+\"$token\"}]
-
-[storage]
-url = "$dir/storage"
-
-[mail]
-url = "file://$dir/outbox"
-
-[pipeline]
-workers = 2
-TOML
+  harness_sluice_config "$dir" "$port" "api_tokens = [${token:+\"$token\"}]"
   harness_start_sluice "$SLUICE_BIN" "$dir/sluice.toml" "$base"
   set +e
   SLUICE_URL=$base API_TOKEN=$token CHROMIUM_BIN=$CHROMIUM_BIN PLAYWRIGHT_DIR=$PLAYWRIGHT_DIR \

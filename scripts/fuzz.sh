@@ -56,22 +56,7 @@ fuzz_server() {
   port=$(tools_free_port)
   base="http://127.0.0.1:$port"
   dir="$WORK/$name"
-  mkdir -p "$dir"
-  cat >"$dir/sluice.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-public_url = "$base"
-
-[storage]
-url = "$dir/storage"
-
-[mail]
-url = "file://$dir/outbox"
-
-[pipeline]
-workers = 2
-$extra
-TOML
+  harness_sluice_config "$dir" "$port" "" "$extra"
   harness_start_sluice "$SLUICE_BIN" "$dir/sluice.toml" "$base"
   set +e
   # From the work folder, where Schemathesis keeps its cache.

@@ -137,6 +137,30 @@ harness_hermetic_env() {
   unset SLUICE_CONFIG
 }
 
+# harness_sluice_config DIR PORT [SERVER_LINES] [MORE_TOML]: writes DIR/sluice.toml for a `sluice serve` on
+# 127.0.0.1:PORT with its storage folder and outbox in DIR and two conversion workers; SERVER_LINES go into the
+# [server] table, MORE_TOML after everything else.
+harness_sluice_config() {
+  local dir=$1 port=$2 server=${3:-} more=${4:-}
+  mkdir -p "$dir"
+  cat >"$dir/sluice.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+public_url = "http://127.0.0.1:$port"
+$server
+
+[storage]
+url = "$dir/storage"
+
+[mail]
+url = "file://$dir/outbox"
+
+[pipeline]
+workers = 2
+$more
+TOML
+}
+
 # harness_start_sluice BINARY CONFIG BASE: runs `sluice serve --config CONFIG` (as process "sluice") and waits
 # until BASE/readyz answers; its pid in SLUICE_PID.
 SLUICE_PID=""
