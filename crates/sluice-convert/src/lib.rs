@@ -47,6 +47,10 @@ pub use scratch::release_thread_buffers;
 /// The default for [`ConvertSettings::max_pixels`]: 50 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
 
+/// Raised whenever the same input and settings start giving different outputs (2: colour profiles kept), so
+/// `sluice convert` redoes results that an earlier converter made.
+pub const OUTPUT_REVISION: u32 = 2;
+
 /// Settings of the `[convert]` configuration section: the named variants and the size limit.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

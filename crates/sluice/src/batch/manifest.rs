@@ -96,10 +96,12 @@ pub fn os_bytes(name: &OsStr) -> Vec<u8> {
     }
 }
 
-/// The fingerprint of everything that shapes the outputs: the variant specs, the limits and sluice's version.
+/// The fingerprint of everything that shapes the outputs: the variant specs, the limits, sluice's version and
+/// the converter's [`sluice_convert::OUTPUT_REVISION`].
 pub fn fingerprint(variants: &[(VariantName, VariantSpec)], limits: &ConvertLimits) -> String {
     let described = serde_json::json!({
         "sluice": env!("CARGO_PKG_VERSION"),
+        "outputs": sluice_convert::OUTPUT_REVISION,
         "max_pixels": limits.max_pixels,
         "variants": variants,
     });
