@@ -28,8 +28,7 @@ pub struct ApiDoc;
 impl ApiDoc {
     /// The document as this server answers it: the upload form's `variants` field admits only the configured
     /// names, `callback_url` is left out when webhooks are off, and the form's limits and closed set of fields
-    /// are stated. Generated
-    /// clients and API fuzzers then send what this server accepts.
+    /// are stated. Generated clients and API fuzzers then send what this server accepts.
     pub fn for_server<'a>(variants: impl IntoIterator<Item = &'a VariantName>, webhooks_enabled: bool) -> Document {
         let mut document = Self::openapi();
         describe_job_ids(&mut document);

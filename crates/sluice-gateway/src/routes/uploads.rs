@@ -26,7 +26,7 @@ const SNIFF_LEN: usize = 64;
 const TABLE_SNIFF_LEN: usize = 8 * 1024;
 /// Files one upload may carry.
 pub(crate) const MAX_FILES: usize = 100;
-/// Longest text field (`notify`, `variants`).
+/// Longest text field (`notify`, `variants`, `callback_url`).
 pub(crate) const MAX_TEXT_FIELD: usize = 2048;
 /// Longest client file name kept, in characters.
 const MAX_NAME_CHARS: usize = 255;
