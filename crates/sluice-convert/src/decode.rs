@@ -3,6 +3,7 @@
 //! shrink-on-load and zune-jpeg at full size; everything else (and the rare JPEG the JPEG decoders do not
 //! support) through `image`, always under memory limits.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use image::metadata::Orientation;
@@ -33,6 +34,15 @@ fn image_format(media: MediaType) -> Result<ImageFormat, ConvertError> {
     }
 }
 
+/// `input` as [`open_image`] should see it: a PNG without an `iCCP` chunk that would inflate past any profile
+/// kept (see [`crate::icc::without_oversized_png_profile`]), anything else as it is.
+pub(crate) fn decodable(input: &[u8], media: MediaType) -> Cow<'_, [u8]> {
+    match media {
+        MediaType::Png => crate::icc::without_oversized_png_profile(input),
+        _ => Cow::Borrowed(input),
+    }
+}
+
 /// Opens an `image` decoder (headers only) with limits set.
 pub(crate) fn open_image<'a>(
     input: &'a [u8],
@@ -57,7 +67,8 @@ pub(crate) fn decode_with_image(
     limits: &ConvertLimits,
 ) -> Result<(Pixels, Orientation, Option<Vec<u8>>), ConvertError> {
     let media = header.media;
-    let mut decoder = open_image(input, media, limits)?;
+    let input = decodable(input, media);
+    let mut decoder = open_image(&input, media, limits)?;
     if decoder.dimensions() != (header.width, header.height) {
         return Err(ConvertError::undecodable(
             media,

@@ -170,6 +170,27 @@ pub(crate) fn jpeg_icc_profile(input: &[u8]) -> Option<Vec<u8>> {
     whole.then(|| chunks.iter().flat_map(|&(_, _, data)| data.iter().copied()).collect())
 }
 
+/// The `iCCP` chunk of a PNG, if one comes before the image data: the byte range of the whole chunk (length,
+/// type, data and CRC) and its compressed profile.
+pub(crate) fn png_iccp(input: &[u8]) -> Option<(std::ops::Range<usize>, &[u8])> {
+    let mut pos = 8; // after the signature
+    loop {
+        let length = usize::try_from(be32(input, pos)?).ok()?;
+        let data_start = pos.checked_add(8)?;
+        let data_end = data_start.checked_add(length)?;
+        match input.get(pos + 4..data_start)? {
+            b"IDAT" | b"IEND" => return None,
+            b"iCCP" => {
+                let data = input.get(data_start..data_end)?;
+                // A name of 1 to 79 bytes, its NUL, the compression method, then the zlib stream.
+                let name_end = data.iter().position(|&byte| byte == 0)?;
+                return Some((pos..data_end.checked_add(4)?, data.get(name_end + 2..)?));
+            }
+            _ => pos = data_end.checked_add(4)?,
+        }
+    }
+}
+
 /// The IHDR chunk, which must come first.
 fn png(input: &[u8]) -> Result<(u32, u32), BoxError> {
     if input.get(12..16) != Some(b"IHDR") {

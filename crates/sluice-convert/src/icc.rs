@@ -1,10 +1,12 @@
 //! The colour profile of an input, carried into its outputs. A photo from a phone (Display P3) or a camera
 //! (Adobe RGB) embeds one; an output without it is shown as sRGB, with duller or shifted colours.
 
+use std::borrow::Cow;
+
 use crate::pixels::Layout;
 
 /// Largest profile carried over; larger ones (rare, and costly on every thumbnail) are dropped.
-const MAX_PROFILE_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_PROFILE_BYTES: usize = 256 * 1024;
 /// Profile data per JPEG APP2 segment: 65535 less the length field, `ICC_PROFILE\0` and the two counters.
 const JPEG_CHUNK: usize = 65_519;
 
@@ -43,6 +45,18 @@ impl IccProfile {
     /// Whether the profile describes pixels of `layout` (an RGB profile for RGB, a grey one for grey).
     pub(crate) fn fits(&self, layout: Layout) -> bool {
         self.grey == matches!(layout, Layout::L8 | Layout::La8)
+    }
+}
+
+/// `png` without its `iCCP` chunk when that chunk inflates to more than any profile kept (a profile too large to
+/// carry, or a decompression bomb: a few hundred kilobytes that inflate to the decoder's whole memory limit), so
+/// the decoder never inflates it; otherwise `png` as it is.
+pub(crate) fn without_oversized_png_profile(png: &[u8]) -> Cow<'_, [u8]> {
+    match crate::header::png_iccp(png) {
+        Some((chunk, compressed)) if fdeflate::decompress_to_vec_bounded(compressed, MAX_PROFILE_BYTES).is_err() => {
+            Cow::Owned([&png[..chunk.start], &png[chunk.end..]].concat())
+        }
+        _ => Cow::Borrowed(png),
     }
 }
 
@@ -148,6 +162,31 @@ mod tests {
         assert!(IccProfile::new(unsigned).is_none());
         assert!(IccProfile::new(profile_bytes(b"RGB ", MAX_PROFILE_BYTES + 2)).is_none());
         assert!(IccProfile::new(vec![0; 64]).is_none());
+    }
+
+    #[test]
+    fn a_png_profile_that_inflates_past_the_bound_is_cut_out_before_decoding() {
+        let mut small = Vec::new();
+        let mut encoder = image::codecs::png::PngEncoder::new(&mut small);
+        image::ImageEncoder::set_icc_profile(&mut encoder, profile_bytes(b"RGB ", 3000)).unwrap();
+        image::ImageEncoder::write_image(encoder, &[7; 4 * 3 * 3], 4, 3, image::ExtendedColorType::Rgb8).unwrap();
+        assert!(crate::header::png_iccp(&small).is_some());
+        assert!(matches!(without_oversized_png_profile(&small), Cow::Borrowed(_)), "a small profile stays");
+
+        // 64 MiB of zeros in about 64 KiB, after IHDR (the chunk's CRC is not checked before it is cut out).
+        let mut data = b"bomb\0\0".to_vec();
+        data.extend_from_slice(&fdeflate::compress_to_vec(&vec![0; 64 << 20]));
+        let mut chunk = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+        chunk.extend_from_slice(b"iCCP");
+        chunk.extend_from_slice(&data);
+        chunk.extend_from_slice(&[0; 4]);
+        let mut bomb = small.clone();
+        let (existing, _) = crate::header::png_iccp(&small).unwrap();
+        bomb.splice(existing, chunk);
+        let Cow::Owned(cut) = without_oversized_png_profile(&bomb) else { panic!("the bomb was left in") };
+        assert!(crate::header::png_iccp(&cut).is_none());
+        let mut decoder = image::codecs::png::PngDecoder::new(std::io::Cursor::new(&cut)).unwrap();
+        assert_eq!(image::ImageDecoder::icc_profile(&mut decoder).unwrap(), None);
     }
 
     #[test]

@@ -161,7 +161,8 @@ pub fn probe(input: &[u8], limits: &ConvertLimits) -> Result<ImageInfo, ConvertE
         (_, Some(frame)) => frame.orientation.unwrap_or(Orientation::NoTransforms),
         (MediaType::Gif, None) => Orientation::NoTransforms,
         (media, None) => {
-            let mut decoder = decode::open_image(input, media, limits)?;
+            let input = decode::decodable(input, media);
+            let mut decoder = decode::open_image(&input, media, limits)?;
             decode::decoder_orientation(&mut decoder)
         }
     };
