@@ -45,6 +45,18 @@ pub fn job_prefixes(job: JobId) -> [String; 3] {
     [format!("originals/{job}/"), format!("outputs/{job}/"), format!("reports/{job}/")]
 }
 
+/// The type of a stored file, from its key's extension (every key ends in its type's extension).
+pub fn media_of(key: &str) -> MediaType {
+    MediaType::from_extension(key.rsplit_once('.').map_or("", |(_, extension)| extension))
+}
+
+/// The `Content-Disposition` a stored file is served with, through the gateway or a presigned link: shown
+/// inline, saved under a name made from its key. Servable keys are plain ASCII without quotes (see
+/// [`is_servable`]), so the name needs no escaping.
+pub fn content_disposition(key: &str) -> String {
+    format!("inline; filename=\"{}\"", key.replace('/', "-"))
+}
+
 /// Whether a client-supplied key names something sluice serves: an original, an output or a report, with no
 /// path tricks. Records are never served raw.
 pub fn is_servable(key: &str) -> bool {

@@ -65,7 +65,8 @@ pub struct FileDocument {
 pub struct OutputDocument {
     /// Variant name.
     pub name: String,
-    /// Where to download it.
+    /// Where to download it: a path on this server (signed when tokens are set), or, with
+    /// `storage.s3.presigned_links`, an absolute presigned URL straight to the S3 store.
     pub url: String,
     /// Its media type.
     pub content_type: String,

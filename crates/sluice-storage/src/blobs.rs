@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -13,7 +13,7 @@ use object_store::{
     RetryConfig, WriteMultipart,
 };
 
-use crate::{StorageSettings, StoreError};
+use crate::{Presigner, StorageSettings, StoreError};
 
 /// Size of the parts of a streaming upload; a file smaller than this is written with one plain put.
 const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -26,6 +26,8 @@ pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     /// The folder of a local store, where cut-short writes can leave staged files behind.
     local_root: Option<Arc<std::path::PathBuf>>,
+    /// Signs links straight to an S3 store, when `storage.s3.presigned_links` asks for them.
+    presigner: Option<Presigner>,
 }
 
 /// What is known of a stored object without reading it.
@@ -83,6 +85,16 @@ impl Blobs {
             if let Some(secret) = &s3.secret_access_key {
                 builder = builder.with_secret_access_key(secret);
             }
+            let static_keys = [AmazonS3ConfigKey::AccessKeyId, AmazonS3ConfigKey::SecretAccessKey]
+                .iter()
+                .all(|key| builder.get_config_value(key).is_some_and(|value| !value.is_empty()));
+            if s3.presigned_links && !static_keys {
+                return Err(StoreError::Config(
+                    "storage.s3.presigned_links needs static keys: storage.s3.access_key_id and \
+                     storage.s3.secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                        .to_owned(),
+                ));
+            }
             // Fail fast: the pipeline retries with its own backoff, and an upload should get a prompt 503
             // rather than hang while the service is down.
             let retry = RetryConfig {
@@ -96,18 +108,24 @@ impl Blobs {
                     .with_allow_http(s3.allow_http.unwrap_or(false))
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(60));
-            let store = builder
-                .with_retry(retry)
-                .with_client_options(client)
-                .build()
-                .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
+            let store = Arc::new(
+                builder
+                    .with_retry(retry)
+                    .with_client_options(client)
+                    .build()
+                    .map_err(|source| StoreError::Open { url: url.to_owned(), source })?,
+            );
             let prefix = prefix.trim_matches('/');
-            if prefix.is_empty() {
-                Ok(Self { store: Arc::new(store), local_root: None })
-            } else {
-                Ok(Self { store: Arc::new(PrefixStore::new(store, prefix)), local_root: None })
-            }
+            let presigner = s3.presigned_links.then(|| Presigner::new(Arc::clone(&store), prefix));
+            let store: Arc<dyn ObjectStore> =
+                if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
+            Ok(Self { store, local_root: None, presigner })
         } else {
+            if settings.s3.presigned_links {
+                return Err(StoreError::Config(format!(
+                    "storage.s3.presigned_links needs an s3:// storage.url (it is {url:?})"
+                )));
+            }
             let path = url.strip_prefix("file://").unwrap_or(url);
             if path.is_empty() {
                 return Err(StoreError::Config("storage.url is empty".to_owned()));
@@ -128,7 +146,12 @@ impl Blobs {
             .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
             .with_automatic_cleanup(true)
             .with_fsync(fsync);
-        Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())) })
+        Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())), presigner: None })
+    }
+
+    /// The signer of links straight to the store: set for S3 with `storage.s3.presigned_links`.
+    pub fn presigner(&self) -> Option<&Presigner> {
+        self.presigner.as_ref()
     }
 
     /// Removes the staged files of local writes that a crash (kill -9, power cut) cut short, and answers how
@@ -386,6 +409,36 @@ impl Drop for BlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presigned_links_need_s3_and_static_keys_and_name_the_object() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut settings = StorageSettings { url: folder.path().display().to_string(), ..StorageSettings::default() };
+        settings.s3.presigned_links = true;
+        let refused = |settings: &StorageSettings| match Blobs::from_settings(settings) {
+            Err(StoreError::Config(message)) => message,
+            other => panic!("accepted: {other:?}"),
+        };
+        assert!(refused(&settings).contains("s3://"));
+        settings.url = "s3://media/site-a/".to_owned();
+        settings.s3.endpoint = Some("http://127.0.0.1:9".to_owned());
+        settings.s3.region = Some("us-east-1".to_owned());
+        settings.s3.access_key_id = Some("sluice-key".to_owned());
+        if std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none() {
+            assert!(refused(&settings).contains("static keys"));
+        }
+        settings.s3.secret_access_key = Some("sluice-secret".to_owned());
+        let blobs = Blobs::from_settings(&settings).unwrap();
+        let presigner = blobs.presigner().unwrap();
+        let url = presigner.get_url("outputs/x/0/thumb.webp", Duration::from_secs(600)).unwrap();
+        assert!(url.starts_with("http://127.0.0.1:9/media/site-a/outputs/x/0/thumb.webp?"), "{url}");
+        assert!(url.contains("X-Amz-Expires=600&") && url.contains("response-content-type=image%2Fwebp"), "{url}");
+        // SigV4 allows seven days at most.
+        let long = presigner.get_url("outputs/x/0/thumb.webp", Duration::from_secs(30 * 24 * 3600)).unwrap();
+        assert!(long.contains("X-Amz-Expires=604800&"), "{long}");
+        settings.s3.presigned_links = false;
+        assert!(Blobs::from_settings(&settings).unwrap().presigner().is_none());
+    }
 
     #[test]
     fn ranges_follow_http_semantics() {

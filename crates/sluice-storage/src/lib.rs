@@ -10,9 +10,11 @@
 mod blobs;
 mod error;
 mod journal;
+mod presign;
 mod settings;
 
 pub use blobs::{BlobMeta, BlobRead, BlobWriter, Blobs, ByteRange};
 pub use error::StoreError;
 pub use journal::Journal;
+pub use presign::{MAX_PRESIGNED_TTL, Presigner};
 pub use settings::{S3Settings, StorageSettings};

@@ -51,6 +51,10 @@ pub struct S3Settings {
     pub secret_access_key: Option<String>,
     /// Allow plain `http://` endpoints (MinIO on a local network).
     pub allow_http: Option<bool>,
+    /// Links to stored files (in job documents, e-mails and webhooks) are presigned URLs straight to the store,
+    /// valid for `server.link_ttl_secs` (at most seven days), so downloads skip the gateway. Needs static keys.
+    #[serde(default)]
+    pub presigned_links: bool,
 }
 
 impl Default for StorageSettings {

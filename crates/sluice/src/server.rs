@@ -38,7 +38,9 @@ impl Server {
     pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let blobs = Blobs::from_settings(&settings.storage).context("storage (check storage.url and storage.s3)")?;
         let mailer = Mailer::from_settings(&settings.mail).context("mail (check mail.url and mail.from)")?;
-        let links = Links::new(&settings.server.public_url).with_signer(settings.server.link_signer());
+        let links = Links::new(&settings.server.public_url)
+            .with_signer(settings.server.link_signer())
+            .with_presigner(blobs.presigner().cloned(), Duration::from_secs(settings.server.link_ttl_secs));
         let reports = Reports::load(settings.reports).context("report templates (check reports.templates_dir)")?;
         let document_links = links.clone();
         let render: RenderDocument =

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sluice_core::{MediaType, keys};
+use sluice_core::keys;
 use sluice_storage::{ByteRange, StoreError};
 
 use crate::{ApiError, AppState};
@@ -44,8 +44,7 @@ pub(crate) async fn get_file(
     })?;
     let etag = meta.etag.as_ref().map(|tag| if tag.starts_with('"') { tag.clone() } else { format!("\"{tag}\"") });
     let mut common = HeaderMap::new();
-    let media = MediaType::from_extension(key.rsplit_once('.').map_or("", |(_, ext)| ext));
-    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(media.mime()));
+    common.insert(header::CONTENT_TYPE, HeaderValue::from_static(keys::media_of(&key).mime()));
     common.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     common.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -53,9 +52,7 @@ pub(crate) async fn get_file(
     );
     common.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     common.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    // Keys are ours (checked above), so the derived name is plain ASCII without quotes.
-    let download_name = key.replace('/', "-");
-    if let Ok(value) = HeaderValue::from_str(&format!("inline; filename=\"{download_name}\"")) {
+    if let Ok(value) = HeaderValue::from_str(&keys::content_disposition(&key)) {
         common.insert(header::CONTENT_DISPOSITION, value);
     }
     if let Some(etag) = &etag {

@@ -123,6 +123,53 @@ async fn s3_storage_holds_originals_outputs_and_records() {
 }
 
 #[tokio::test]
+async fn presigned_links_fetch_outputs_straight_from_the_store() {
+    let s3 = S3Server::start().await.unwrap();
+    let presign = |settings: &mut sluice::Settings| settings.storage.s3.presigned_links = true;
+    let app = spawn_with(Options { s3: Some(&s3), tweak: Some(Box::new(presign)), ..Options::default() }).await;
+    let response =
+        app.upload(&["dragonfly-on-branch.jpg"], &[("variants", "thumb"), ("notify", "dev@example.com")]).await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(done["notification"]["state"], "sent", "{done:#}");
+
+    let output = &done["files"][0]["outputs"][0];
+    let url = output["url"].as_str().unwrap();
+    let object = format!("{}/{}/outputs/{id}/0/thumb.webp", s3.endpoint(), s3.bucket());
+    assert!(url.starts_with(&format!("{object}?")) && url.contains("X-Amz-Signature="), "{url}");
+    // Anyone holding the link gets the file from the store, with the type and name the gateway would give.
+    let fetched = app.client.get(url).send().await.unwrap();
+    assert_eq!(fetched.status(), 200, "{url}");
+    assert_eq!(fetched.headers()["content-type"], "image/webp");
+    let disposition = format!("inline; filename=\"outputs-{id}-0-thumb.webp\"");
+    assert_eq!(fetched.headers()["content-disposition"], disposition.as_str());
+    let from_store = fetched.bytes().await.unwrap();
+    let through_gateway =
+        app.client.get(app.url(&format!("/v1/files/outputs/{id}/0/thumb.webp"))).send().await.unwrap();
+    assert_eq!(from_store, through_gateway.bytes().await.unwrap());
+    assert_eq!(from_store.len() as u64, output["bytes"].as_u64().unwrap());
+    // The signature covers the key and the response headers: changing either is refused.
+    let other_key = url.replace("/0/thumb.webp?", "/0/thumb.jpg?");
+    assert_eq!(app.client.get(&other_key).send().await.unwrap().status(), 403);
+    let other_type = url.replace("image%2Fwebp", "text%2Fhtml");
+    assert_ne!(other_type, url);
+    assert_eq!(app.client.get(&other_type).send().await.unwrap().status(), 403);
+
+    // The notice carries presigned links too, and they work.
+    let outbox = app.outbox();
+    let mails = files_under(&outbox);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let raw = std::fs::read(outbox.join(&mails[0])).unwrap();
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = mail.body_text(0).unwrap();
+    let link = text.split_whitespace().find(|word| word.starts_with(&object)).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(app.client.get(link).send().await.unwrap().status(), 200, "{link}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn events_stream_the_job_until_it_ends() {
     let app = spawn_app().await;
     let response = app.upload(&["forest-stream.jpg"], &[("variants", "thumb,medium")]).await;
