@@ -65,6 +65,7 @@ pub struct BlobRead {
 impl Blobs {
     /// Opens the store the settings name: a local folder (created when missing) or an S3 bucket.
     pub fn from_settings(settings: &StorageSettings) -> Result<Self, StoreError> {
+        settings.validate().map_err(StoreError::Config)?;
         let url = settings.url.trim();
         if let Some(rest) = settings.s3_location() {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -108,24 +109,22 @@ impl Blobs {
                     .with_allow_http(s3.allow_http.unwrap_or(false))
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(60));
-            let store = Arc::new(
-                builder
-                    .with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|source| StoreError::Open { url: url.to_owned(), source })?,
-            );
+            let builder = builder.with_retry(retry).with_client_options(client);
+            let open = |builder: AmazonS3Builder| {
+                builder.build().map(Arc::new).map_err(|source| StoreError::Open { url: url.to_owned(), source })
+            };
+            let store = open(builder.clone())?;
             let prefix = prefix.trim_matches('/');
-            let presigner = s3.presigned_links.then(|| Presigner::new(Arc::clone(&store), prefix));
+            let presigner = match (s3.presigned_links, &s3.public_endpoint) {
+                (false, _) => None,
+                (true, None) => Some(Presigner::new(Arc::clone(&store), prefix)),
+                // The host is part of the signature: links for outside callers are signed for the outside address.
+                (true, Some(public)) => Some(Presigner::new(open(builder.with_endpoint(public))?, prefix)),
+            };
             let store: Arc<dyn ObjectStore> =
                 if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
             Ok(Self { store, local_root: None, presigner })
         } else {
-            if settings.s3.presigned_links {
-                return Err(StoreError::Config(format!(
-                    "storage.s3.presigned_links needs an s3:// storage.url (it is {url:?})"
-                )));
-            }
             let path = url.strip_prefix("file://").unwrap_or(url);
             if path.is_empty() {
                 return Err(StoreError::Config("storage.url is empty".to_owned()));
@@ -436,7 +435,14 @@ mod tests {
         // SigV4 allows seven days at most.
         let long = presigner.get_url("outputs/x/0/thumb.webp", Duration::from_secs(30 * 24 * 3600)).unwrap();
         assert!(long.contains("X-Amz-Expires=604800&"), "{long}");
+        // Signed for the address outside callers use, when the store has another one inside.
+        settings.s3.public_endpoint = Some("https://media.example.com".to_owned());
+        let blobs = Blobs::from_settings(&settings).unwrap();
+        let url = blobs.presigner().unwrap().get_url("outputs/x/0/thumb.webp", Duration::from_secs(600)).unwrap();
+        assert!(url.starts_with("https://media.example.com/media/site-a/outputs/x/0/thumb.webp?"), "{url}");
         settings.s3.presigned_links = false;
+        assert!(refused(&settings).contains("public_endpoint"));
+        settings.s3.public_endpoint = None;
         assert!(Blobs::from_settings(&settings).unwrap().presigner().is_none());
     }
 

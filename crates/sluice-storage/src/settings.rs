@@ -21,14 +21,33 @@ fn durable_by_default() -> bool {
 
 impl StorageSettings {
     /// The store in a few words for the configuration summary: where it is and, for a local folder, whether
-    /// writes wait for the disk.
+    /// writes wait for the disk; for S3, whether file links are presigned.
     pub fn describe(&self) -> String {
         let url = self.url.trim();
         match (self.s3_location().is_some(), self.fsync) {
+            (true, _) if self.s3.presigned_links => {
+                let host = self.s3.public_endpoint.as_deref().or(self.s3.endpoint.as_deref()).unwrap_or("AWS S3");
+                format!("{url} (file links presigned, on {host})")
+            }
             (true, _) => url.to_owned(),
             (false, true) => format!("{url} (every write flushed to the disk)"),
             (false, false) => format!("{url} (writes not flushed: storage.fsync = false)"),
         }
+    }
+
+    /// Checks what can be checked without the environment: presigned links need S3, and `public_endpoint` is
+    /// only for presigned links. (Whether the keys are static is known once the `AWS_*` variables are read,
+    /// when the store opens.)
+    pub fn validate(&self) -> Result<(), String> {
+        if self.s3.presigned_links && self.s3_location().is_none() {
+            return Err(format!("storage.s3.presigned_links needs an s3:// storage.url (it is {:?})", self.url.trim()));
+        }
+        if self.s3.public_endpoint.is_some() && !self.s3.presigned_links {
+            return Err("storage.s3.public_endpoint only names the host of presigned links: set \
+                        storage.s3.presigned_links = true too, or remove it"
+                .to_owned());
+        }
+        Ok(())
     }
 
     /// `bucket[/prefix]` when the store is S3 (`s3://bucket[/prefix]`), `None` for a local folder.
@@ -55,6 +74,9 @@ pub struct S3Settings {
     /// valid for `server.link_ttl_secs` (at most seven days), so downloads skip the gateway. Needs static keys.
     #[serde(default)]
     pub presigned_links: bool,
+    /// The endpoint presigned links name, when callers outside reach the store at another address than
+    /// `endpoint` (in docker compose: `http://localhost:9000` for `http://minio:9000`). Unset: `endpoint`.
+    pub public_endpoint: Option<String>,
 }
 
 impl Default for StorageSettings {

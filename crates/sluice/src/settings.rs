@@ -140,6 +140,7 @@ impl Settings {
     /// Checks what serde cannot: ranges and relations between keys.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.server.validate().map_err(anyhow::Error::msg)?;
+        self.storage.validate().map_err(anyhow::Error::msg)?;
         self.pipeline.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         if self.convert.variants.is_empty() {
