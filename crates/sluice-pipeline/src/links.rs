@@ -41,12 +41,16 @@ impl Links {
     /// The link to a stored file in a job document: the server-relative path of the gateway's copy, or a
     /// presigned URL straight to the store.
     pub fn file_path(&self, key: &str) -> String {
-        self.presigned(key).unwrap_or_else(|| self.signed(format!("/v1/files/{key}")))
+        self.presigned(key).unwrap_or_else(|| self.gateway_file_path(key))
     }
 
     /// The absolute URL of a stored file: through the gateway, or presigned straight to the store.
     pub fn file_url(&self, key: &str) -> String {
-        self.presigned(key).unwrap_or_else(|| format!("{}{}", self.public_url, self.signed(format!("/v1/files/{key}"))))
+        self.presigned(key).unwrap_or_else(|| format!("{}{}", self.public_url, self.gateway_file_path(key)))
+    }
+
+    fn gateway_file_path(&self, key: &str) -> String {
+        self.signed(format!("/v1/files/{key}"))
     }
 
     fn presigned(&self, key: &str) -> Option<String> {
