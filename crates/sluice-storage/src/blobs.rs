@@ -86,10 +86,12 @@ impl Blobs {
             if let Some(secret) = &s3.secret_access_key {
                 builder = builder.with_secret_access_key(secret);
             }
-            let static_keys = [AmazonS3ConfigKey::AccessKeyId, AmazonS3ConfigKey::SecretAccessKey]
-                .iter()
-                .all(|key| builder.get_config_value(key).is_some_and(|value| !value.is_empty()));
-            if s3.presigned_links && !static_keys {
+            let has_static_keys = || {
+                [AmazonS3ConfigKey::AccessKeyId, AmazonS3ConfigKey::SecretAccessKey]
+                    .iter()
+                    .all(|key| builder.get_config_value(key).is_some_and(|value| !value.is_empty()))
+            };
+            if s3.presigned_links && !has_static_keys() {
                 return Err(StoreError::Config(
                     "storage.s3.presigned_links needs static keys: storage.s3.access_key_id and \
                      storage.s3.secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
