@@ -492,10 +492,11 @@ EOF
   # before sluice with the cores idle, and right after it with both cores kept busy by loops at the conversions'
   # nice level, as sluice's own conversions keep them: busy cores alone cut the rate of this disk-bound loop by
   # a third or more. A virtual disk's rate also drifts (one with burst credits loses a third of it within a
-  # minute of load), hence one run on each side of sluice's.
+  # minute of load), hence one run on each side of sluice's. Then once more with busy cores, the originals
+  # flushed file by file (as sluice did before its shared flush): the baseline of that change.
   local disk_rate_busy=0 disk_p99s=()
   disk_alone() {
-    local label=$1 busy=$2 rate completed p50 p99 burners=()
+    local label=$1 busy=$2 mode=${3:-grouped} rate completed p50 p99 burners=()
     if ((busy)); then
       for _ in 1 2; do
         nice -n 10 sh -c 'while :; do :; done' &
@@ -504,16 +505,21 @@ EOF
       done
     fi
     rm -rf "$WORK/gateway-disk"
-    read -r rate completed p50 p99 < <(python3 "$ROOT/scripts/bench_disk.py" "$WORK/gateway-disk" "$GATEWAY_BODY" "$seconds" 32)
+    read -r rate completed p50 p99 < <(python3 "$ROOT/scripts/bench_disk.py" "$WORK/gateway-disk" "$GATEWAY_BODY" "$seconds" 32 "$mode")
     rm -rf "$WORK/gateway-disk"
     if ((busy)); then
       kill "${burners[@]}" 2>/dev/null || true
       wait "${burners[@]}" 2>/dev/null || true
-      disk_rate_busy=$rate
     fi
-    disk_p99s+=("$p99")
-    printf '| the disk alone, %s: the same flushed writes by 32 threads, no server | %s | %s / %s | %s | %s | |\n' \
-      "$label" "$rate" "$completed" "$completed" "$p50" "$p99" | tee -a "$REPORT"
+    local what="the same durable writes by 32 threads, no server"
+    if [[ $mode == grouped ]]; then
+      disk_p99s+=("$p99")
+      ((busy)) && disk_rate_busy=$rate
+    else
+      what="the originals flushed file by file instead of by one shared flush"
+    fi
+    printf '| the disk alone, %s: %s | %s | %s / %s | %s | %s | |\n' \
+      "$label" "$what" "$rate" "$completed" "$completed" "$p50" "$p99" | tee -a "$REPORT"
   }
   disk_alone "cores idle (before sluice)" 0
   for nice in default nosync tmpfs 0; do
@@ -543,7 +549,10 @@ EOF
     stop_server "$SERVER_PID"
     rm -rf "$WORK/gateway" "$memory_storage"
     wrk_summary "$label" "$WORK/wrk-sluice-$nice.txt" "$rss" | tee -a "$REPORT"
-    if [[ $nice == default ]]; then disk_alone "both cores busy (after sluice)" 1; fi
+    if [[ $nice == default ]]; then
+      disk_alone "both cores busy (after sluice)" 1
+      disk_alone "both cores busy" 1 per-file
+    fi
   done
 
   # FastAPI + Pillow, the same load: resizing before answering, then with BackgroundTasks.

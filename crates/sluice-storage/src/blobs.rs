@@ -13,6 +13,7 @@ use object_store::{
     RetryConfig, WriteMultipart,
 };
 
+use crate::group_commit::GroupCommit;
 use crate::{Presigner, StorageSettings, StoreError};
 
 /// Size of the parts of a streaming upload; a file smaller than this is written with one plain put.
@@ -28,6 +29,15 @@ pub struct Blobs {
     local_root: Option<Arc<std::path::PathBuf>>,
     /// Signs links straight to an S3 store, when `storage.s3.presigned_links` asks for them.
     presigner: Option<Presigner>,
+    /// A durable local folder's unflushed writes and their shared flush, for the writes of an upload.
+    deferred: Option<Deferred>,
+}
+
+/// The local folder's store without a flush per write, and the shared flush that makes its writes durable.
+#[derive(Clone, Debug)]
+struct Deferred {
+    store: Arc<dyn ObjectStore>,
+    commit: Arc<GroupCommit>,
 }
 
 /// What is known of a stored object without reading it.
@@ -125,7 +135,7 @@ impl Blobs {
             };
             let store: Arc<dyn ObjectStore> =
                 if prefix.is_empty() { store } else { Arc::new(PrefixStore::new(store, prefix)) };
-            Ok(Self { store, local_root: None, presigner })
+            Ok(Self { store, local_root: None, presigner, deferred: None })
         } else {
             let path = url.strip_prefix("file://").unwrap_or(url);
             if path.is_empty() {
@@ -147,7 +157,20 @@ impl Blobs {
             .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
             .with_automatic_cleanup(true)
             .with_fsync(fsync);
-        Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())), presigner: None })
+        // With flushing on, an upload's originals are written unflushed and made durable by one shared flush
+        // (see `Blobs::deferred_writer`); where the system has no such flush they are flushed file by file.
+        let deferred = match GroupCommit::open(path) {
+            Some(commit) if fsync => {
+                let unflushed = LocalFileSystem::new_with_prefix(path)
+                    .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
+                    .with_automatic_cleanup(true);
+                let commit =
+                    commit.map_err(|source| StoreError::Folder { path: path.display().to_string(), source })?;
+                Some(Deferred { store: Arc::new(unflushed), commit: Arc::new(commit) })
+            }
+            _ => None,
+        };
+        Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())), presigner: None, deferred })
     }
 
     /// The signer of links straight to the store: set for S3 with `storage.s3.presigned_links`.
@@ -240,6 +263,23 @@ impl Blobs {
             multipart: None,
             written: 0,
         }
+    }
+
+    /// A [`Blobs::writer`] whose object is durable only once [`Blobs::commit`] returns. On a local folder
+    /// that flushes its writes, many uploads then share one flush of the file system instead of waiting for a
+    /// file flush and a directory flush each; elsewhere it is the same as [`Blobs::writer`].
+    pub fn deferred_writer(&self, key: &str) -> BlobWriter {
+        let mut writer = self.writer(key);
+        if let Some(deferred) = &self.deferred {
+            writer.store = Arc::clone(&deferred.store);
+        }
+        writer
+    }
+
+    /// Returns once every [`Blobs::deferred_writer`] the caller finished before calling is durable.
+    pub async fn commit(&self) -> Result<(), StoreError> {
+        let (Some(deferred), Some(root)) = (&self.deferred, &self.local_root) else { return Ok(()) };
+        deferred.commit.commit().await.map_err(|source| StoreError::Folder { path: root.display().to_string(), source })
     }
 
     /// Deletes one object; deleting a missing object is not an error.
@@ -499,12 +539,24 @@ mod tests {
                 writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
             }
             writer.finish().await.unwrap();
+            // The same through a deferred writer, made durable by a commit.
+            let mut deferred = blobs.deferred_writer("originals/j/1.bin");
+            for chunk in original.chunks(3 << 20) {
+                deferred.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+            }
+            deferred.finish().await.unwrap();
+            blobs.commit().await.unwrap();
+            assert_eq!(blobs.deferred.is_some(), fsync && cfg!(target_os = "linux"), "a shared flush when flushing");
 
             assert_eq!(blobs.get("originals/j/0.bin").await.unwrap(), original, "fsync {fsync}");
+            assert_eq!(blobs.get("originals/j/1.bin").await.unwrap(), original, "fsync {fsync}");
             assert_eq!(&blobs.get("outputs/j/0/thumb.jpg").await.unwrap()[..], b"thumb, again");
             assert_eq!(&blobs.get("jobs/j.json").await.unwrap()[..], b"{}");
             // No staged copy is left beside the objects.
-            assert_eq!(files_in(dir.path()), ["jobs/j.json", "originals/j/0.bin", "outputs/j/0/thumb.jpg"]);
+            assert_eq!(
+                files_in(dir.path()),
+                ["jobs/j.json", "originals/j/0.bin", "originals/j/1.bin", "outputs/j/0/thumb.jpg"]
+            );
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod blobs;
 mod error;
+mod group_commit;
 mod journal;
 mod presign;
 mod settings;

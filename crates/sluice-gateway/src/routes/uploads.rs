@@ -239,6 +239,9 @@ async fn store(
 
     let mut record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
     record.webhook = webhook;
+    // The originals were written unflushed (`Blobs::deferred_writer`): they reach the disk, in one flush shared
+    // with every upload finishing meanwhile, before the record that names them exists.
+    blobs.commit().await.map_err(|error| ApiError::storage(&error))?;
     let earlier = idempotency::persist(app, idempotency_key, &record).await?;
     Ok((record, received, earlier))
 }
@@ -411,7 +414,7 @@ async fn receive_file(
     };
     let media = media.unwrap_or(MediaType::Other);
     let key = keys::original(job, index, media);
-    let mut writer = problem.is_none().then(|| blobs.writer(&key));
+    let mut writer = problem.is_none().then(|| blobs.deferred_writer(&key));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut chunk = Some(head);
