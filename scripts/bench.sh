@@ -11,7 +11,8 @@
 # use SLUICE_BIN).
 # Environment: SLUICE_BIN (default: the release binary under the cargo target folder, built first),
 # SLUICE_TURBO_BIN (the `turbojpeg` build for --turbojpeg; default: built after the default one and copied
-# into the cache folder),
+# into the cache folder), SLUICE_GATEWAY_BASELINE_BIN (another build of sluice, e.g. of an earlier commit: the
+# gateway section runs it under the same load right after SLUICE_BIN, in the rows "sluice, baseline build"),
 # SLUICE_BENCH_CACHE (default ~/.cache/sluice-bench: the generated photo folder, the 2 GiB upload, the work
 # folder), SLUICE_TOOLS_DIR (default ~/.cache/sluice-tools: maildev, and the Python venv of the FastAPI peer).
 #
@@ -522,7 +523,9 @@ EOF
       "$label" "$what" "$rate" "$completed" "$completed" "$p50" "$p99" | tee -a "$REPORT"
   }
   disk_alone "cores idle (before sluice)" 0
-  for nice in default nosync tmpfs 0; do
+  local variants=(default)
+  [[ -n "${SLUICE_GATEWAY_BASELINE_BIN:-}" ]] && variants+=(baseline)
+  for nice in "${variants[@]}" nosync tmpfs 0; do
     label=sluice
     case $nice in
       nosync)
@@ -537,6 +540,10 @@ EOF
         [[ -d /dev/shm ]] || continue
         label="sluice, storage folder on tmpfs (no disk writeback)"
         start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 SLUICE__STORAGE__URL="$memory_storage"
+        ;;
+      baseline)
+        label="sluice, baseline build (SLUICE_GATEWAY_BASELINE_BIN)"
+        SLUICE_BIN=$SLUICE_GATEWAY_BASELINE_BIN start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000
         ;;
       *) start_sluice gateway SLUICE__PIPELINE__QUEUE_CAPACITY=1000000 ;;
     esac
