@@ -159,8 +159,8 @@ impl Blobs {
             .with_fsync(fsync);
         // With flushing on, an upload's originals are written unflushed and made durable by one shared flush
         // (see `Blobs::deferred_writer`); where the system has no such flush they are flushed file by file.
-        let deferred = match GroupCommit::open(path) {
-            Some(commit) if fsync => {
+        let deferred = match fsync.then(|| GroupCommit::open(path)).flatten() {
+            Some(commit) => {
                 let unflushed = LocalFileSystem::new_with_prefix(path)
                     .map_err(|source| StoreError::Open { url: path.display().to_string(), source })?
                     .with_automatic_cleanup(true);
@@ -168,7 +168,7 @@ impl Blobs {
                     commit.map_err(|source| StoreError::Folder { path: path.display().to_string(), source })?;
                 Some(Deferred { store: Arc::new(unflushed), commit: Arc::new(commit) })
             }
-            _ => None,
+            None => None,
         };
         Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())), presigner: None, deferred })
     }
