@@ -19,12 +19,39 @@ pub enum ReportError {
         /// The configured limit.
         limit: u64,
     },
-    /// More columns than `reports.max_columns`.
+    /// A CSV or TSV line with more columns than `reports.max_columns`.
     #[error("line {line} has {found} columns, more than the limit of {limit} set by reports.max_columns")]
     TooManyColumns {
-        /// The line the columns were counted on.
+        /// The line the record starts on.
         line: u64,
-        /// How many were found (at least).
+        /// How many columns the record has (all of them are counted, none is kept).
+        found: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A JSON object with more keys than `reports.max_columns` (each key is a column); code `too_many_columns`.
+    #[error(
+        "object {object} of the JSON array has {found} keys, more than the limit of {limit} columns set by \
+         reports.max_columns"
+    )]
+    TooManyKeys {
+        /// The object's position in the array (1-based).
+        object: u64,
+        /// How many keys it has (a repeated key counts each time; the keys past the limit are counted, not kept).
+        found: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// JSON objects that, none of them over the limit alone, have more distinct keys between them than
+    /// `reports.max_columns` (each distinct key is a column); code `too_many_columns`.
+    #[error(
+        "the first {objects} objects of the JSON array have {found} distinct keys between them (each distinct key \
+         is a column), more than the limit of {limit} set by reports.max_columns"
+    )]
+    TooManyDistinctKeys {
+        /// How many objects, from the first, were read when the limit was passed.
+        objects: u64,
+        /// How many distinct keys those objects have between them.
         found: usize,
         /// The configured limit.
         limit: usize,
@@ -112,7 +139,9 @@ impl ReportError {
         match self {
             Self::EmptyFile { .. } => "empty_file",
             Self::TooManyRows { .. } => "too_many_rows",
-            Self::TooManyColumns { .. } => "too_many_columns",
+            Self::TooManyColumns { .. } | Self::TooManyKeys { .. } | Self::TooManyDistinctKeys { .. } => {
+                "too_many_columns"
+            }
             Self::CellTooLarge { .. } => "cell_too_large",
             Self::InvalidUtf8 { .. } => "invalid_utf8",
             Self::RaggedRow { .. } => "ragged_row",

@@ -1,6 +1,7 @@
 //! A byte-level guard between the input and the CSV parser: it mirrors the parser's quoting rules to find the
 //! line of an unclosed quote, and stops a cell or a row from growing past the limits before the parser buffers
-//! it (so memory stays bounded whatever the input).
+//! it (so memory stays bounded whatever the input). A record with too many fields is followed to its end, its
+//! fields counted and not kept, so that the error can say how many it has.
 
 use std::io::{self, Read};
 
@@ -10,7 +11,7 @@ pub(crate) enum Violation {
     /// A cell longer than the limit.
     #[error("cell too large on line {line}")]
     CellTooLarge { line: u64 },
-    /// A row with far more cells than allowed.
+    /// A row with far more cells than allowed: the line it starts on and how many cells it has in all.
     #[error("too many cells on line {line}")]
     TooManyFields { line: u64, found: usize },
 }
@@ -37,6 +38,10 @@ pub(crate) struct Guard<R> {
     fields: usize,
     enforce: bool,
     at_eof: bool,
+    /// Whether the record that broke the field limit is still being counted.
+    counting: bool,
+    /// How many fields that record has, once it ended.
+    counted: usize,
 }
 
 impl<R: Read> Guard<R> {
@@ -54,6 +59,8 @@ impl<R: Read> Guard<R> {
             fields: 1,
             enforce: true,
             at_eof: false,
+            counting: false,
+            counted: 0,
         }
     }
 
@@ -86,6 +93,7 @@ impl<R: Read> Guard<R> {
                     self.fields += 1;
                 }
                 State::StartField | State::Unquoted | State::AfterQuote if byte == b'\n' || byte == b'\r' => {
+                    self.end_counting();
                     self.state = State::StartField;
                     self.cell = 0;
                     self.fields = 1;
@@ -113,10 +121,39 @@ impl<R: Read> Guard<R> {
                 } else if self.fields > self.max_fields {
                     violation = Some(Violation::TooManyFields { line: self.record_line, found: self.fields });
                     self.enforce = false;
+                    self.counting = true;
                 }
             }
         }
         violation.map_or(Ok(()), Err)
+    }
+
+    /// The record being counted ended (at a line end outside quotes, or at the end of the input).
+    fn end_counting(&mut self) {
+        if self.counting {
+            self.counting = false;
+            self.counted = self.fields;
+        }
+    }
+
+    /// Reads on to the end of the record that broke the field limit, counting its fields without keeping them,
+    /// and returns how many it has.
+    fn count_to_record_end(&mut self) -> io::Result<usize> {
+        let mut buffer = [0u8; 16 * 1024];
+        while self.counting {
+            let read = match self.inner.read(&mut buffer) {
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            if read == 0 {
+                self.at_eof = true;
+                self.end_counting();
+            } else {
+                self.scan(buffer.get(..read).unwrap_or_default()).map_err(io::Error::other)?;
+            }
+        }
+        Ok(self.counted)
     }
 
     fn quote_line_if_quoted(&self) -> u64 {
@@ -129,11 +166,18 @@ impl<R: Read> Read for Guard<R> {
         let read = self.inner.read(buf)?;
         if read == 0 {
             self.at_eof = true;
+            self.end_counting();
             return Ok(0);
         }
         let scanned = buf.get(..read).unwrap_or_default();
-        self.scan(scanned).map_err(io::Error::other)?;
-        Ok(read)
+        match self.scan(scanned) {
+            Ok(()) => Ok(read),
+            Err(Violation::TooManyFields { line, .. }) => {
+                let found = self.count_to_record_end()?;
+                Err(io::Error::other(Violation::TooManyFields { line, found }))
+            }
+            Err(violation) => Err(io::Error::other(violation)),
+        }
     }
 }
 
@@ -161,5 +205,37 @@ mod tests {
         assert!(matches!(run("a,b\n1,123456\n", 5).0, Err(Violation::CellTooLarge { line: 2 })));
         assert!(matches!(run("a,b\n1,\"1\n23456\"\n", 5).0, Err(Violation::CellTooLarge { line: 2 })));
         assert!(matches!(run(",,,,,,,,,,,\n", 100).0, Err(Violation::TooManyFields { line: 1, .. })));
+    }
+
+    /// Reads `input` through a guard in small chunks, as the parser does; returns the violation it reports.
+    fn violation(input: &[u8], max_fields: usize) -> Option<Violation> {
+        let mut guard = Guard::new(input, b',', 100, max_fields);
+        let mut buffer = [0u8; 64];
+        loop {
+            match guard.read(&mut buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(error) => {
+                    return error.into_inner().and_then(|inner| inner.downcast::<Violation>().ok()).map(|v| *v);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_overlong_record_is_counted_to_its_end() {
+        let wide: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+        let row = wide.join(",");
+        let input = format!("{row}\n{row}\n");
+        assert!(matches!(violation(input.as_bytes(), 408), Some(Violation::TooManyFields { line: 1, found: 1000 })));
+        // On a later line, across a quoted newline, and at the end of the input without a line end.
+        let input = format!("a,b\n1,\"x\ny\",{row}");
+        assert!(matches!(violation(input.as_bytes(), 408), Some(Violation::TooManyFields { line: 2, found: 1002 })));
+        // Millions of fields are counted, not kept.
+        let input = ",".repeat(2_000_000);
+        assert!(matches!(
+            violation(input.as_bytes(), 408),
+            Some(Violation::TooManyFields { line: 1, found: 2_000_001 })
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! Columns are the keys of the first objects (up to [`SAMPLE_OBJECTS`]), in order of first appearance; a key
 //! missing from an object is an empty cell; a key first seen later is an error (`not_tabular`). Values must be
 //! strings, numbers, booleans or null; a nested object or array is an error. Errors name the object's position
-//! in the array where a CSV error would name a line.
+//! in the array where a CSV error would name a line. More than `max_columns` keys in one object
+//! ([`ReportError::TooManyKeys`]) or between the sampled objects ([`ReportError::TooManyDistinctKeys`]) is an
+//! error; the keys of an object past the limit are counted, not kept, so memory stays bounded.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,7 +13,7 @@ use std::fmt;
 use std::io::Read;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::ReportError;
 
@@ -20,7 +22,13 @@ pub(crate) const SAMPLE_OBJECTS: usize = 1000;
 
 /// One flat object: its keys and values as text, in order.
 #[derive(Debug, Default)]
-pub(crate) struct FlatObject(pub Vec<(String, String)>);
+pub(crate) struct FlatObject {
+    /// The distinct keys and their values (the last one of a repeated key), at most the limit of them.
+    pub fields: Vec<(String, String)>,
+    /// Set when the object has more distinct keys than the limit: how many keys it has in all (a repeated key
+    /// counts each time). The keys past the limit are counted, not kept.
+    pub excess: Option<usize>,
+}
 
 struct Scalar(String);
 
@@ -65,11 +73,26 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 
 impl<'de> Deserialize<'de> for FlatObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FlatObjectVisitor)
+        ObjectSeed { max_keys: usize::MAX }.deserialize(deserializer)
     }
 }
 
-struct FlatObjectVisitor;
+/// Reads a [`FlatObject`] keeping at most `max_keys` distinct keys.
+#[derive(Clone, Copy)]
+struct ObjectSeed {
+    max_keys: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed {
+    type Value = FlatObject;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FlatObject, D::Error> {
+        deserializer.deserialize_map(FlatObjectVisitor { max_keys: self.max_keys })
+    }
+}
+
+struct FlatObjectVisitor {
+    max_keys: usize,
+}
 
 impl<'de> Visitor<'de> for FlatObjectVisitor {
     type Value = FlatObject;
@@ -78,14 +101,24 @@ impl<'de> Visitor<'de> for FlatObjectVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FlatObject, A::Error> {
         let mut fields: Vec<(String, String)> = Vec::new();
+        let mut keys: usize = 0;
         while let Some(key) = map.next_key::<String>()? {
+            keys += 1;
             let Scalar(value) = map.next_value()?;
+            let room = fields.len() < self.max_keys;
             match fields.iter_mut().find(|(existing, _)| *existing == key) {
                 Some(slot) => slot.1 = value,
-                None => fields.push((key, value)),
+                None if room => fields.push((key, value)),
+                None => {
+                    while map.next_key::<IgnoredAny>()?.is_some() {
+                        keys += 1;
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                    return Ok(FlatObject { fields, excess: Some(keys) });
+                }
             }
         }
-        Ok(FlatObject(fields))
+        Ok(FlatObject { fields, excess: None })
     }
 }
 
@@ -122,20 +155,23 @@ impl<'de> Visitor<'de> for Rows<'_, '_> {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut position: u64 = 0;
         let mut started = false;
+        let limit = self.max_columns;
+        let seed = ObjectSeed { max_keys: limit };
         loop {
-            let next =
-                if !started && sample.len() >= SAMPLE_OBJECTS { None } else { seq.next_element::<FlatObject>()? };
+            let next = if !started && sample.len() >= SAMPLE_OBJECTS { None } else { seq.next_element_seed(seed)? };
             match next {
                 Some(object) if !started => {
-                    for (key, _) in &object.0 {
+                    let at = sample.len() as u64 + 1;
+                    if let Some(found) = object.excess {
+                        return Err(fail(ReportError::TooManyKeys { object: at, found, limit }));
+                    }
+                    let new = object.fields.iter().filter(|(key, _)| !index.contains_key(key)).count();
+                    let found = columns.len() + new;
+                    if found > limit {
+                        return Err(fail(ReportError::TooManyDistinctKeys { objects: at, found, limit }));
+                    }
+                    for (key, _) in &object.fields {
                         if !index.contains_key(key) {
-                            if columns.len() >= self.max_columns {
-                                return Err(fail(ReportError::TooManyColumns {
-                                    line: sample.len() as u64 + 1,
-                                    found: columns.len() + 1,
-                                    limit: self.max_columns,
-                                }));
-                            }
                             index.insert(key.clone(), columns.len());
                             columns.push(key.clone());
                         }
@@ -157,6 +193,9 @@ impl<'de> Visitor<'de> for Rows<'_, '_> {
                 }
                 Some(object) => {
                     position += 1;
+                    if let Some(found) = object.excess {
+                        return Err(fail(ReportError::TooManyKeys { object: position, found, limit }));
+                    }
                     let row = place(&object, &index, columns.len(), position).map_err(fail)?;
                     (self.sink)(position, &row).map_err(fail)?;
                 }
@@ -174,7 +213,7 @@ fn place<'o>(
     position: u64,
 ) -> Result<Vec<&'o str>, ReportError> {
     let mut row = vec![""; width];
-    for (key, value) in &object.0 {
+    for (key, value) in &object.fields {
         let slot = index.get(key).and_then(|&at| row.get_mut(at)).ok_or_else(|| ReportError::NotTabular {
             reason: format!(
                 "object {position} has the key {key:?}, which none of the first {SAMPLE_OBJECTS} objects has"
@@ -199,4 +238,74 @@ pub(crate) fn read_json<R: Read>(reader: R, max_columns: usize, sink: &mut RowSi
         serde_json::error::Category::Data => ReportError::NotTabular { reason: source.to_string() },
         _ => ReportError::InvalidJson { line: source.line() as u64, column: source.column() as u64, source },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(data: &str, max_columns: usize) -> Result<Vec<Vec<String>>, ReportError> {
+        let mut rows = Vec::new();
+        read_json(data.as_bytes(), max_columns, &mut |_, fields| {
+            rows.push(fields.iter().map(|field| (*field).to_owned()).collect());
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    #[test]
+    fn one_object_with_5000_keys_is_counted_in_full() {
+        let members: Vec<String> = (0..5000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let data = format!("[{{{}}}]", members.join(","));
+        let error = read(&data, 200).unwrap_err();
+        assert_eq!(error.code(), "too_many_columns");
+        assert_eq!(
+            error.to_string(),
+            "object 1 of the JSON array has 5000 keys, more than the limit of 200 columns set by reports.max_columns"
+        );
+        assert_eq!(error.line(), None);
+    }
+
+    #[test]
+    fn single_key_objects_with_301_distinct_keys_name_the_union() {
+        let objects: Vec<String> = (0..300).map(|i| format!("{{\"k{i}\":{i}}}")).collect();
+        let data = format!("[{{\"a\":1}},{}]", objects.join(","));
+        let error = read(&data, 200).unwrap_err();
+        assert_eq!(error.code(), "too_many_columns");
+        assert_eq!(
+            error.to_string(),
+            "the first 201 objects of the JSON array have 201 distinct keys between them (each distinct key is a \
+             column), more than the limit of 200 set by reports.max_columns"
+        );
+        assert_eq!(error.line(), None);
+    }
+
+    #[test]
+    fn the_union_count_is_exact_when_one_object_adds_several_keys() {
+        let error = read(r#"[{"a":1,"b":2},{"a":3,"c":4,"d":5,"e":6}]"#, 4).unwrap_err();
+        assert!(matches!(error, ReportError::TooManyDistinctKeys { objects: 2, found: 5, limit: 4 }), "{error:?}");
+    }
+
+    #[test]
+    fn a_wide_object_after_the_sample_is_rejected_not_truncated() {
+        let mut data = String::from("[");
+        for i in 0..SAMPLE_OBJECTS {
+            data.push_str(&format!("{{\"a\":{i}}},"));
+        }
+        data.push_str(r#"{"a":1,"b":2,"c":3,"b":4}]"#);
+        let error = read(&data, 2).unwrap_err();
+        let object = SAMPLE_OBJECTS as u64 + 1;
+        assert!(
+            matches!(error, ReportError::TooManyKeys { object: o, found: 4, limit: 2 } if o == object),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn exactly_the_limit_of_distinct_keys_is_fine() {
+        let objects: Vec<String> = (0..200).map(|i| format!("{{\"k{i}\":{i},\"k{i}\":{i}}}")).collect();
+        let rows = read(&format!("[{}]", objects.join(",")), 200).unwrap();
+        assert_eq!(rows.first().map(Vec::len), Some(200));
+        assert_eq!(rows.len(), 201);
+    }
 }

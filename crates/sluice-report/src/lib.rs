@@ -21,7 +21,9 @@
 //! - **Rejected**, with the line number: invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
 //!   or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
 //!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
-//!   (`empty_file`).
+//!   (`empty_file`). `too_many_columns` says how many columns the line has (counted, not kept). In JSON every
+//!   distinct key of the first 1,000 objects is a column: the error names the object with too many keys, or how
+//!   many objects, from the first, have too many distinct keys between them.
 //! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal
 //!   part; no currency symbols or exponents; `007` is a code (text). The decimal separator is the configured
 //!   [`Locale`] or, with `auto`, the one the first 1,000 rows vote for (a cell votes when only one separator

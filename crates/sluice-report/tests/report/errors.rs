@@ -73,6 +73,36 @@ fn limits_are_enforced_and_named() {
 }
 
 #[test]
+fn too_many_columns_says_how_many_a_line_has() {
+    for width in [201, 409, 1000, 5000] {
+        let header: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+        let data: Vec<String> = (0..width).map(|i| i.to_string()).collect();
+        let csv = format!("{}\n{}\n", header.join(","), data.join(","));
+        let expected = format!("line 1 has {width} columns, more than the limit of 200 set by reports.max_columns");
+        check(&csv, "too_many_columns", &expected);
+    }
+    // A data row far wider than the header is counted too, on the line it starts on.
+    let wide: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    check(&format!("a,b\n1,2\n{}\n3,4\n", wide.join(",")), "too_many_columns", "line 3 has 1000 columns");
+}
+
+#[test]
+fn too_many_json_keys_say_what_passed_the_limit() {
+    let members: Vec<String> = (0..5000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let wide = error("wide.json", format!("[{{{}}}]", members.join(",")).as_bytes());
+    assert_eq!(wide.code(), "too_many_columns");
+    assert!(wide.to_string().contains("object 1 of the JSON array has 5000 keys"), "{wide}");
+    assert_eq!(wide.line(), None);
+
+    let objects: Vec<String> = (0..300).map(|i| format!("{{\"k{i}\":{i}}}")).collect();
+    let union = error("union.json", format!("[{{\"a\":1}},{}]", objects.join(",")).as_bytes());
+    assert_eq!(union.code(), "too_many_columns");
+    assert!(union.to_string().contains("the first 201 objects of the JSON array have 201 distinct keys"), "{union}");
+    assert!(!union.to_string().contains("line"), "{union}");
+    assert_eq!(union.line(), None);
+}
+
+#[test]
 fn json_that_is_not_a_table_is_rejected() {
     let cases: [(&str, &str); 5] = [
         (r#"{"a": 1}"#, "not_tabular"),
