@@ -22,6 +22,17 @@ pub enum ConvertError {
         /// The configured maximum number of pixels.
         max_pixels: u64,
     },
+    /// A side of the image is longer than [`MAX_SIDE`](crate::MAX_SIDE) pixels (a 1 x 50,000,000 strip, say);
+    /// nothing was decoded. Same code as [`ConvertError::TooManyPixels`]: the image is too large to convert.
+    #[error("the image is {width}x{height} pixels; a side may be at most {max_side} pixels")]
+    SideTooLong {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The longest side converted.
+        max_side: u32,
+    },
     /// The decoder would need more memory than the limits allow (a frame larger than its canvas, say).
     #[error("decoding this {media} image would need more memory than allowed")]
     MemoryLimit {
@@ -67,7 +78,7 @@ impl ConvertError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnsupportedType => "unsupported_type",
-            Self::TooManyPixels { .. } => "too_many_pixels",
+            Self::TooManyPixels { .. } | Self::SideTooLong { .. } => "too_many_pixels",
             Self::MemoryLimit { .. } => "memory_limit",
             Self::Undecodable { .. } => "undecodable",
             Self::Encode { .. } => "encode_failed",

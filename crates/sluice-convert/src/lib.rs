@@ -126,10 +126,17 @@ pub struct EncodedVariant {
     pub bytes: Vec<u8>,
 }
 
+/// The longest side converted, in pixels: the most JPEG and GIF can declare. Past it a resize's filter tables
+/// (which grow with the side, not with the pixel count) would take gigabytes for a thin strip of few pixels.
+pub const MAX_SIDE: u32 = 65_535;
+
 /// Sniffs the type and reads the header, rejecting other types and oversized images before any decoding.
 fn checked_header(input: &[u8], limits: &ConvertLimits) -> Result<header::Header, ConvertError> {
     let media = MediaType::sniff_image(input).ok_or(ConvertError::UnsupportedType)?;
     let header = header::read(input, media).map_err(|source| ConvertError::Undecodable { media, source })?;
+    if header.width > MAX_SIDE || header.height > MAX_SIDE {
+        return Err(ConvertError::SideTooLong { width: header.width, height: header.height, max_side: MAX_SIDE });
+    }
     if u64::from(header.width) * u64::from(header.height) > limits.max_pixels {
         return Err(ConvertError::TooManyPixels {
             width: header.width,

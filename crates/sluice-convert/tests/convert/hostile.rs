@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_convert::{ConvertError, probe};
+use sluice_convert::{ConvertError, MAX_SIDE, probe};
 use sluice_core::{Fit, OutputFormat};
 
 use crate::*;
@@ -46,6 +46,22 @@ fn pixel_flood_png_is_rejected_from_the_header() {
     let error = convert_image(&small, &thumb(), &ConvertLimits { max_pixels: 9_999 }).unwrap_err();
     assert_eq!(error.code(), "too_many_pixels");
     assert!(convert_image(&small, &thumb(), &ConvertLimits { max_pixels: 10_000 }).is_ok());
+}
+
+#[test]
+fn a_thin_strip_with_a_side_past_the_limit_is_rejected_from_the_header() {
+    // 50 million pixels in all, within max_pixels, but a side of 50,000,000: resizing it would build filter
+    // tables of gigabytes.
+    for (width, height) in [(1, 50_000_000), (50_000_000, 1), (MAX_SIDE + 1, 2)] {
+        let input = flood_png(width, height);
+        let error = probe(&input, &ConvertLimits::default()).unwrap_err();
+        assert!(matches!(error, ConvertError::SideTooLong { max_side: MAX_SIDE, .. }), "{error:?}");
+        assert_eq!(code_of(&input), "too_many_pixels");
+        assert!(error.to_string().contains("a side may be at most 65535 pixels"), "{error}");
+    }
+    // A side of exactly the limit is converted.
+    let strip = png_from(&rgb_image(2, MAX_SIDE, |_, y| [(y % 251) as u8, 2, 3]).into());
+    assert!(convert_image(&strip, &thumb(), &ConvertLimits::default()).is_ok());
 }
 
 #[test]
