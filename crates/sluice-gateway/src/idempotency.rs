@@ -46,9 +46,16 @@ pub(crate) struct IdempotencyKey {
 impl IdempotencyKey {
     /// The key of the request, if it sent one; 400 when it is empty, too long or not visible ASCII.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let Some(value) = headers.get(HEADER) else {
+        let mut values = headers.get_all(HEADER).iter();
+        let Some(value) = values.next() else {
             return Ok(None);
         };
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "send one Idempotency-Key header: this request has several, and only one can name the upload",
+            ));
+        }
         let key = value.to_str().unwrap_or("").trim();
         if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|byte| byte.is_ascii_graphic()) {
             return Err(ApiError::bad_request(

@@ -35,7 +35,8 @@ pub async fn serve(
     let header_read_timeout = Duration::from_secs(state.settings.header_read_timeout_secs);
     let app = router(state);
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    // half_close: a client may shut its sending side once the body is sent and still read the answer.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout).half_close(true);
     builder.http2().timer(TokioTimer::new());
     let connections = TaskTracker::new();
     let stop = CancellationToken::new();

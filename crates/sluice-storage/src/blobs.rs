@@ -290,10 +290,22 @@ impl Blobs {
         }
     }
 
-    /// Deletes every object under `prefix`.
+    /// Deletes every object under `prefix`, and in a local folder the folders that held them (a write cut short
+    /// can leave its folder behind with no object in it).
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
         for key in self.list_keys(prefix).await? {
             self.delete(&key).await?;
+        }
+        if let Some(root) = &self.local_root {
+            let folder = root.join(prefix.trim_matches('/'));
+            let removed = tokio::task::spawn_blocking(move || remove_empty_folders(&folder)).await;
+            let failure = match removed {
+                Ok(result) => result.err(),
+                Err(join) => Some(std::io::Error::other(join)),
+            };
+            if let Some(source) = failure {
+                return Err(StoreError::Folder { path: root.join(prefix).display().to_string(), source });
+            }
         }
         Ok(())
     }
@@ -347,6 +359,22 @@ fn remove_staged_files(root: &std::path::Path, quiet: Duration) -> std::io::Resu
         }
     }
     Ok(removed)
+}
+
+/// Removes `folder` and the folders under it that hold no file. A folder that is gone or that holds a file
+/// (an object written meanwhile) is left as it is.
+fn remove_empty_folders(folder: &std::path::Path) -> std::io::Result<()> {
+    let Some(entries) = unless_gone(std::fs::read_dir(folder))? else { return Ok(()) };
+    for entry in entries {
+        let Some(entry) = unless_gone(entry)? else { continue };
+        if unless_gone(entry.file_type())?.is_some_and(|kind| kind.is_dir()) {
+            remove_empty_folders(&entry.path())?;
+        }
+    }
+    match std::fs::remove_dir(folder) {
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+        other => unless_gone(other).map(|_| ()),
+    }
 }
 
 /// `None` for a file or folder that is no longer there, the error for any other failure.
@@ -558,6 +586,26 @@ mod tests {
                 ["jobs/j.json", "originals/j/0.bin", "originals/j/1.bin", "outputs/j/0/thumb.jpg"]
             );
         }
+    }
+
+    #[tokio::test]
+    async fn deleting_a_prefix_also_removes_its_empty_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        blobs.put("originals/a/0.jpg", Bytes::from_static(b"a")).await.unwrap();
+        blobs.put("originals/b/0.jpg", Bytes::from_static(b"b")).await.unwrap();
+        // What an aborted write leaves: its folder, with nothing in it.
+        std::fs::create_dir_all(dir.path().join("originals/c/nested")).unwrap();
+        blobs.delete_prefix("originals/a/").await.unwrap();
+        blobs.delete_prefix("originals/c/").await.unwrap();
+        blobs.delete_prefix("originals/never-written/").await.unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("originals"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["b"], "the emptied and the empty job folders are gone, the other one stays");
+        assert_eq!(files_in(dir.path()), ["originals/b/0.jpg"]);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! `GET /v1/files/{key}`: stored originals, outputs and reports, streamed.
 
+use super::PathText;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sluice_core::keys;
@@ -24,25 +25,41 @@ use crate::{ApiError, AppState};
         (status = 403, description = "The link's signature is wrong (forbidden) or it has expired (link_expired)", body = crate::error::ErrorBody),
         (status = 404, description = "No such file", body = crate::error::ErrorBody),
         (status = 416, description = "Range not satisfiable", body = crate::error::ErrorBody),
+        (status = 412, description = "If-Match names another version of the file", body = crate::error::ErrorBody),
     ))]
 pub(crate) async fn get_file(
     State(app): State<AppState>,
-    Path(key): Path<String>,
+    PathText(key): PathText,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !keys::is_servable(&key) {
         return Err(no_file());
     }
-    let range = match headers.get(header::RANGE).and_then(|value| value.to_str().ok()) {
-        Some(raw) => parse_range(raw),
-        None => None,
-    };
     let blobs = app.pipeline.blobs();
     let meta = blobs.head(&key).await.map_err(|error| match error {
         StoreError::NotFound { .. } => no_file(),
         other => ApiError::storage(&other),
     })?;
     let etag = meta.etag.as_ref().map(|tag| if tag.starts_with('"') { tag.clone() } else { format!("\"{tag}\"") });
+    let header_text = |name: header::HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    // If-Match: the client holds another version (or none exists to match): nothing is sent (RFC 9110 13.1.1).
+    if let Some(wanted) = header_text(header::IF_MATCH)
+        && !wanted.split(',').any(|candidate| candidate.trim() == "*" || strong_match(candidate, etag.as_deref()))
+    {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the file is not the version If-Match names",
+        ));
+    }
+    // If-Range: a range of the version the client holds, else the whole file (13.1.5). Only a strong entity
+    // tag can match; a date cannot, as no Last-Modified is sent.
+    let range = match header_text(header::RANGE).and_then(parse_range) {
+        Some(range) if header_text(header::IF_RANGE).is_none_or(|held| strong_match(held, etag.as_deref())) => {
+            Some(range)
+        }
+        _ => None,
+    };
     let mut common = HeaderMap::new();
     common.insert(header::CONTENT_TYPE, HeaderValue::from_static(keys::media_of(&key).mime()));
     common.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
@@ -100,12 +117,17 @@ pub(crate) async fn get_file(
     Ok((status, common, Body::from_stream(read.body)).into_response())
 }
 
+/// Whether `candidate` is the strong entity tag `etag` (a weak `W/` tag never is).
+fn strong_match(candidate: &str, etag: Option<&str>) -> bool {
+    etag.is_some_and(|etag| candidate.trim() == etag)
+}
+
 fn no_file() -> ApiError {
     ApiError::not_found("file_not_found", "no such file")
 }
 
-/// One byte range from a `Range` header; several ranges or other units are ignored (the whole file is sent),
-/// as RFC 9110 allows.
+/// One byte range from a `Range` header; several ranges, other units and invalid ranges (`bytes=5-1`) are
+/// ignored (the whole file is sent), as RFC 9110 allows and asks.
 fn parse_range(raw: &str) -> Option<ByteRange> {
     let spec = raw.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
@@ -116,7 +138,10 @@ fn parse_range(raw: &str) -> Option<ByteRange> {
     match (start.is_empty(), end.is_empty()) {
         (true, false) => end.parse().ok().map(ByteRange::Last),
         (false, true) => start.parse().ok().map(ByteRange::From),
-        (false, false) => Some(ByteRange::FromTo(start.parse().ok()?, end.parse().ok()?)),
+        (false, false) => {
+            let (start, end) = (start.parse().ok()?, end.parse().ok()?);
+            (start <= end).then_some(ByteRange::FromTo(start, end))
+        }
         (true, true) => None,
     }
 }
@@ -133,5 +158,7 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6"), None);
         assert_eq!(parse_range("items=0-1"), None);
         assert_eq!(parse_range("bytes=x-1"), None);
+        assert_eq!(parse_range("bytes=5-1"), None);
+        assert_eq!(parse_range("bytes=5-5"), Some(ByteRange::FromTo(5, 5)));
     }
 }

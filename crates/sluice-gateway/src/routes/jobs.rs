@@ -4,9 +4,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::PathText;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +46,7 @@ async fn load(app: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
         (status = 200, description = "The job; `Retry-After` is set while it runs", body = JobDocument),
         (status = 404, description = "No such job", body = crate::error::ErrorBody),
     ))]
-pub(crate) async fn get_job(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn get_job(State(app): State<AppState>, PathText(id): PathText) -> Result<Response, ApiError> {
     let record = load(&app, parse_id(&id)?).await?;
     let mut response = Json(JobDocument::new(&record, app.pipeline.links())).into_response();
     if !record.state.is_terminal() {
@@ -119,7 +120,7 @@ pub(crate) async fn list_jobs(
     ))]
 pub(crate) async fn job_events(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = parse_id(&id)?;
     // Subscribe before reading the record, so no change between the two is missed.

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
@@ -26,6 +27,24 @@ pub(crate) use health::{__path_healthz, __path_metrics, __path_readyz};
 pub(crate) use jobs::{__path_get_job, __path_job_events, __path_list_jobs, JobEventMessage};
 pub(crate) use uploads::{__path_create_upload, MAX_FILES, MAX_TEXT_FIELD, UploadForm};
 pub(crate) use variants::{__path_list_variants, VariantList};
+
+/// A route's one path parameter, as text. A parameter that does not decode (invalid UTF-8 after
+/// percent-decoding) names nothing that exists: a JSON `404` instead of axum's plain-text rejection.
+pub(crate) struct PathText(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::not_found(
+                "not_found",
+                format!("no such resource: the URL path does not decode ({})", rejection.body_text()),
+            )),
+        }
+    }
+}
 
 /// Room for multipart framing and text fields on top of `server.max_upload_bytes`.
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;

@@ -1,6 +1,8 @@
 //! `POST /v1/uploads`: stream multipart files into storage, store the job record, answer 202.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -11,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use sluice_core::{EmailAddress, FileRecord, FileState, JobId, JobRecord, MediaType, Problem, VariantName, keys};
-use sluice_pipeline::QueueFull;
+use sluice_pipeline::{QueueFull, QueueSlot};
 use sluice_report::TabularKind;
 use sluice_storage::Blobs;
 use time::OffsetDateTime;
+use tokio_util::task::TaskTracker;
 use utoipa::ToSchema;
 
 use crate::idempotency::{self, IdempotencyKey};
@@ -121,27 +124,41 @@ async fn accept(
     })?;
 
     let id = JobId::new();
-    let mut cleanup = Cleanup { blobs: app.pipeline.blobs().clone(), job: id, armed: true };
-    let (record, received) = match store(app, id, &mut multipart, idempotency_key.as_ref()).await {
-        Ok((_, _, Some(earlier))) => {
-            // A retry of an upload already accepted: answer with that job, keep nothing of this one.
-            cleanup.remove_now().await;
-            return idempotency::replayed(app, &earlier);
-        }
-        Ok((record, received, None)) => (record, received),
+    let mut cleanup = Cleanup::new(app.pipeline.blobs().clone(), id);
+    let (record, received) = match store(app, id, &mut multipart, &cleanup.writes).await {
+        Ok(form) => form,
         Err(error) => {
             // Remove what was stored before answering, so a client that retries at once finds nothing left.
             cleanup.remove_now().await;
             return Err(error);
         }
     };
-    // From here the job exists: it is durable, and whatever happens to this request it will be converted.
-    cleanup.armed = false;
     let wait = requested_wait(headers).map(|seconds| seconds.min(app.settings.max_wait_secs));
     let events = wait.map(|_| app.pipeline.subscribe());
-    slot.submit(id);
-    app.pipeline.announce(&record);
-    app.pipeline.metrics().upload_accepted(received);
+    // The whole form is in: the job is made by a task of its own, which ends even if the client goes away now,
+    // so an upload either becomes a job or leaves nothing behind.
+    let making = cleanup.writes.spawn(make_job(
+        app.clone(),
+        idempotency_key,
+        record.clone(),
+        slot,
+        received,
+        Arc::clone(&cleanup.accepted),
+    ));
+    match making.await.map_err(|join| ApiError::internal(&join)).and_then(|made| made) {
+        Ok(None) => {}
+        Ok(Some(earlier)) => {
+            // A retry of an upload already accepted: answer with that job, keep nothing of this one.
+            cleanup.remove_now().await;
+            return idempotency::replayed(app, &earlier);
+        }
+        Err(error) => {
+            cleanup.remove_now().await;
+            return Err(error);
+        }
+    }
+    // From here the job exists: it is durable, and whatever happens to this request it will be converted.
+    cleanup.armed = false;
     tracing::info!(job_id = %id, files = record.files.len(), bytes = received, "upload accepted");
 
     let links = app.pipeline.links();
@@ -173,15 +190,14 @@ async fn accept(
     Ok(response)
 }
 
-/// Receives the form, streaming each file into storage, and stores the job record; or, for a retry under
-/// the same `Idempotency-Key`, answers the earlier job. Whatever it stored is removed by the caller when it
-/// fails or replays.
+/// Receives the form, streaming each file into storage (the writes' last steps run on `writes`), and answers
+/// the job record to store with the bytes received. Whatever it stored is removed by the caller when it fails.
 async fn store(
     app: &AppState,
     id: JobId,
     multipart: &mut Multipart,
-    idempotency_key: Option<&IdempotencyKey>,
-) -> Result<(JobRecord, u64, Option<JobRecord>), ApiError> {
+    writes: &TaskTracker,
+) -> Result<(JobRecord, u64), ApiError> {
     let max = app.settings.max_upload_bytes;
     let blobs = app.pipeline.blobs().clone();
     let idle = Duration::from_secs(app.settings.upload_idle_timeout_secs);
@@ -198,7 +214,7 @@ async fn store(
                     ));
                 }
                 let index = u32::try_from(form.files.len()).unwrap_or(u32::MAX);
-                let file = receive_file(&blobs, id, index, field, idle, max, &mut received).await?;
+                let file = receive_file(&blobs, writes, id, index, field, idle, max, &mut received).await?;
                 form.files.push(file);
             }
             Some("notify") => form.notify = Some(read_text(field, "notify", idle, &mut form.seen).await?),
@@ -239,11 +255,30 @@ async fn store(
 
     let mut record = JobRecord::new(id, variants, form.files, notify, OffsetDateTime::now_utc());
     record.webhook = webhook;
+    Ok((record, received))
+}
+
+/// Stores the record of a received upload and queues it; or, for a retry under the same `Idempotency-Key`,
+/// answers the earlier job. `accepted` is set once the job exists.
+async fn make_job(
+    app: AppState,
+    idempotency_key: Option<IdempotencyKey>,
+    record: JobRecord,
+    slot: QueueSlot,
+    received: u64,
+    accepted: Arc<AtomicBool>,
+) -> Result<Option<JobRecord>, ApiError> {
     // The originals were written unflushed (`Blobs::deferred_writer`): they reach the disk, in one flush shared
     // with every upload finishing meanwhile, before the record that names them exists.
-    blobs.commit().await.map_err(|error| ApiError::storage(&error))?;
-    let earlier = idempotency::persist(app, idempotency_key, &record).await?;
-    Ok((record, received, earlier))
+    app.pipeline.blobs().commit().await.map_err(|error| ApiError::storage(&error))?;
+    if let Some(earlier) = idempotency::persist(&app, idempotency_key.as_ref(), &record).await? {
+        return Ok(Some(earlier));
+    }
+    accepted.store(true, Ordering::Release);
+    slot.submit(record.id);
+    app.pipeline.announce(&record);
+    app.pipeline.metrics().upload_accepted(received);
+    Ok(None)
 }
 
 fn location(path: &str) -> Result<HeaderValue, ApiError> {
@@ -261,18 +296,35 @@ struct Form {
 }
 
 /// Deletes what an upload stored unless the upload was accepted; runs even when the client goes away and
-/// the request is dropped mid-body.
+/// the request is dropped mid-body. The writes it must outwait (a file's last step, making the job) run on
+/// `writes`, so a request dropped meanwhile cannot have a file land after the files were removed.
 struct Cleanup {
     blobs: Blobs,
     job: JobId,
     armed: bool,
+    writes: TaskTracker,
+    /// Set once the job record exists: the files are then the job's.
+    accepted: Arc<AtomicBool>,
 }
 
 impl Cleanup {
+    fn new(blobs: Blobs, job: JobId) -> Self {
+        Self { blobs, job, armed: true, writes: TaskTracker::new(), accepted: Arc::new(AtomicBool::new(false)) }
+    }
+
     /// Removes the upload's files now and disarms the guard.
     async fn remove_now(&mut self) {
         self.armed = false;
-        remove_job_files(&self.blobs, self.job).await;
+        remove_after_writes(self.blobs.clone(), self.job, self.writes.clone(), Arc::clone(&self.accepted)).await;
+    }
+}
+
+/// Waits for the upload's writes to end, then removes its files unless it became a job.
+async fn remove_after_writes(blobs: Blobs, job: JobId, writes: TaskTracker, accepted: Arc<AtomicBool>) {
+    writes.close();
+    writes.wait().await;
+    if !accepted.load(Ordering::Acquire) {
+        remove_job_files(&blobs, job).await;
     }
 }
 
@@ -289,10 +341,10 @@ impl Drop for Cleanup {
         if !self.armed {
             return;
         }
-        let blobs = self.blobs.clone();
-        let job = self.job;
+        let cleanup =
+            remove_after_writes(self.blobs.clone(), self.job, self.writes.clone(), Arc::clone(&self.accepted));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { remove_job_files(&blobs, job).await });
+            runtime.spawn(cleanup);
         }
     }
 }
@@ -360,8 +412,10 @@ async fn read_text(
 
 /// Streams one file part into storage (when it is a type sluice converts: an image from its magic bytes, or a
 /// table judged from its first 8 KiB, its name and its declared type), hashing and counting it.
+#[allow(clippy::too_many_arguments)] // one upload's context, passed down from `store`
 async fn receive_file(
     blobs: &Blobs,
+    writes: &TaskTracker,
     job: JobId,
     index: u32,
     mut field: Field<'_>,
@@ -432,7 +486,12 @@ async fn receive_file(
     }
     let stored = writer.is_some();
     if let Some(writer) = writer {
-        writer.finish().await.map_err(|error| ApiError::storage(&error))?;
+        // On `writes`: a client leaving now cannot cut the write short after the cleanup has looked.
+        writes
+            .spawn(writer.finish())
+            .await
+            .map_err(|join| ApiError::internal(&join))?
+            .map_err(|error| ApiError::storage(&error))?;
     }
     Ok(FileRecord {
         index,

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::Path;
+use super::PathText;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -68,7 +68,7 @@ pub(crate) async fn index(headers: HeaderMap) -> Response {
 }
 
 /// `GET /assets/{name}`: the page's script, style sheet and icon.
-pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn asset(PathText(name): PathText, headers: HeaderMap) -> Result<Response, ApiError> {
     let asset = match name.as_str() {
         "app.js" => &*SCRIPT,
         "app.css" => &*STYLE,

@@ -272,6 +272,20 @@ async fn the_same_idempotency_key_and_content_give_the_same_job() {
     assert_eq!(originals.len(), 2, "the replay and the refused upload left no files: {originals:?}");
     let (status, bad, _) = upload_with_key(&app, "with space", "ladybird-pan-animated.gif").await;
     assert_eq!((status, code(&bad)), (400, "invalid_idempotency_key"));
+    // Two keys on one request cannot both name it: refused, as a comma-joined pair is.
+    let response = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .header("idempotency-key", "order-44")
+        .header("idempotency-key", "order-45")
+        .multipart(form("ladybird-pan-animated.gif", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let bad: Value = response.json().await.unwrap();
+    assert_eq!(code(&bad), "invalid_idempotency_key");
+    assert_eq!(job_records(&app).len(), 2, "the refused upload made no job");
     app.stop().await;
 }
 

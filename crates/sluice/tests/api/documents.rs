@@ -17,6 +17,11 @@ async fn unknown_jobs_and_routes_are_json_404s() {
     }
     let (status, body) = app.get_json("/v1/nothing-here").await;
     assert_eq!((status, code(&body)), (404, "not_found"));
+    // A path parameter that is not UTF-8 once decoded names nothing: a JSON 404, not a plain-text rejection.
+    for path in ["/v1/jobs/%FF", "/v1/jobs/%C0%AF/events", "/v1/files/outputs/%FF/0/large.jpg", "/assets/%FF"] {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!((status, code(&body)), (404, "not_found"), "{path}: {body}");
+    }
     let response = app.client.delete(app.url("/v1/uploads")).send().await.unwrap();
     assert_eq!(response.status(), 405);
     app.stop().await;

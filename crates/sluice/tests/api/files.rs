@@ -38,6 +38,24 @@ async fn files_are_served_with_ranges_and_validators() {
     let cached = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(cached.status(), 304);
 
+    // An invalid range is ignored: the whole file.
+    let backwards = app.client.get(&url).header("range", "bytes=5-1").send().await.unwrap();
+    assert_eq!((backwards.status().as_u16(), backwards.bytes().await.unwrap()), (200, bytes.clone()));
+    // If-Range: a range of the version the client holds, else the whole file.
+    let resumed = app.client.get(&url).header("range", "bytes=0-9").header("if-range", &etag).send().await.unwrap();
+    assert_eq!(resumed.status(), 206);
+    for stale in ["\"stale\"", &format!("W/{etag}"), "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let response =
+            app.client.get(&url).header("range", "bytes=0-9").header("if-range", stale).send().await.unwrap();
+        assert_eq!((response.status().as_u16(), response.bytes().await.unwrap()), (200, bytes.clone()), "{stale}");
+    }
+    // If-Match: the file only if it is the version named.
+    let matching = app.client.get(&url).header("if-match", &etag).send().await.unwrap();
+    assert_eq!(matching.status(), 200);
+    let other = app.client.get(&url).header("if-match", "\"nope\"").send().await.unwrap();
+    assert_eq!(other.status(), 412);
+    assert_eq!(code(&other.json::<Value>().await.unwrap()), "precondition_failed");
+
     let original = app.client.get(app.url(&format!("/v1/files/originals/{id}/0.jpg"))).send().await.unwrap();
     assert_eq!(original.status(), 200);
 

@@ -288,7 +288,13 @@ async fn hostile_inputs_get_stable_codes_and_leave_nothing() {
                 Content-Length: 100000\r\n\r\n";
     let part = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.png\"\r\n\r\n\x89PNG\r\n\x1a\n"
         .to_vec();
-    let (slow, slowloris) = tokio::task::spawn_blocking(move || {
+    let whole = raw_form("B", b"Content-Disposition: form-data; name=\"file\"; filename=\"half.png\"", &png(8, 8));
+    let half_closed = format!(
+        "POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {}\r\n\r\n",
+        whole.len()
+    );
+    let (slow, slowloris, half) = tokio::task::spawn_blocking(move || {
         // Stalls mid-body longer than upload_idle_timeout_secs: 408.
         let slow = raw_exchange(port, &[head.as_bytes(), &part], Duration::from_millis(100), Duration::from_secs(15));
         // Disconnects mid-body.
@@ -305,11 +311,25 @@ async fn hostile_inputs_get_stable_codes_and_leave_nothing() {
             Duration::from_millis(500),
             Duration::from_secs(15),
         );
-        (slow, slowloris)
+        // Sends a whole upload, then shuts its sending side (as `nc -N` does) and waits for the answer.
+        let half = {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+            stream.write_all(half_closed.as_bytes()).unwrap();
+            stream.write_all(&whole).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        };
+        (slow, slowloris, half)
     })
     .await
     .unwrap();
-    tried += 3;
+    tried += 4;
+    assert!(half.starts_with("HTTP/1.1 202"), "an upload whose client half-closed got: {half}");
+    let half_job: Value = serde_json::from_str(&half[half.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    accepted.push(half_job["id"].as_str().unwrap().to_owned());
     assert!(slow.starts_with("HTTP/1.1 408"), "a stalled upload got: {slow}");
     assert!(slow.contains("upload_timeout"), "{slow}");
     assert!(!slowloris.contains("HTTP/1.1 2"), "a never-ending request head got: {slowloris}");
