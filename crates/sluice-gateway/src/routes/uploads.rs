@@ -98,10 +98,20 @@ async fn accept(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut multipart = multipart.map_err(|rejection| {
+        // Name what was sent: for another type, axum's text speaks of a missing boundary.
+        let sent = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let problem = if sent.trim().to_ascii_lowercase().starts_with("multipart/form-data") {
+            rejection.body_text()
+        } else if sent.is_empty() {
+            "the request has no Content-Type".to_owned()
+        } else {
+            let shown: String = sent.chars().filter(|c| !c.is_control()).take(100).collect();
+            format!("the request's Content-Type is {shown:?}")
+        };
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected_multipart",
-            format!("send the files as multipart/form-data, e.g. curl -F file=@photo.jpg ({})", rejection.body_text()),
+            format!("send the files as multipart/form-data, e.g. curl -F file=@photo.jpg ({problem})"),
         )
     })?;
     let max = app.settings.max_upload_bytes;

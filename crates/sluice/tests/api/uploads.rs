@@ -33,6 +33,19 @@ async fn form_errors_are_400_with_a_code() {
     let response = app.client.post(app.url("/v1/uploads")).body("just text").send().await.unwrap();
     let (status, body) = refused(response).await;
     assert_eq!((status, code(&body)), (415, "expected_multipart"));
+    assert!(body["error"]["message"].as_str().unwrap().ends_with("(the request has no Content-Type)"), "{body}");
+    let response = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = refused(response).await;
+    assert_eq!((status, code(&body)), (415, "expected_multipart"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with("(the request's Content-Type is \"application/json\")"), "{body}");
 
     let response = app
         .client
