@@ -540,13 +540,21 @@ fn resolve_variants(app: &AppState, requested: Option<&str>) -> Result<Vec<Varia
 
 /// The refusal of an upload none of whose files can be converted: 415, or 400 when they are all empty.
 fn nothing_convertible(files: &[FileRecord]) -> ApiError {
-    let first = files.iter().find_map(|file| file.error.as_ref().map(|problem| (file, problem)));
+    /// Refused files named in the message; past them, only how many more.
+    const NAMED: usize = 5;
     let (status, code) = if files.iter().all(|file| file.bytes == 0) {
         (StatusCode::BAD_REQUEST, "empty_file")
     } else {
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     };
-    let detail = first.map(|(file, problem)| format!("{}: {}", file.name, problem.message)).unwrap_or_default();
+    let refused: Vec<String> = files
+        .iter()
+        .filter_map(|file| file.error.as_ref().map(|problem| format!("{}: {}", file.name, problem.message)))
+        .collect();
+    let mut detail = refused.iter().take(NAMED).cloned().collect::<Vec<_>>().join("; ");
+    if refused.len() > NAMED {
+        detail.push_str(&format!("; and {} more", refused.len() - NAMED));
+    }
     ApiError::new(status, code, format!("no file of this upload can be converted ({detail}); nothing was stored"))
 }
 

@@ -76,6 +76,27 @@ async fn unconvertible_files_are_refused_or_rejected() {
     let (status, body) = refused(app.upload_parts(vec![("empty.png", Vec::new(), None)]).await).await;
     assert_eq!((status, code(&body)), (400, "empty_file"));
 
+    // Every refused file is named, up to five, then how many more.
+    let (status, body) = refused(
+        app.upload_parts(vec![("z.jpg", Vec::new(), None), ("h.jpg", b"<html><body>hi</body></html>".to_vec(), None)])
+            .await,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (415, "unsupported_media_type"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("z.jpg: ") && message.contains("; h.jpg: "), "{body}");
+    let many: Vec<(String, Vec<u8>)> = (0..7).map(|n| (format!("note-{n}.txt"), b"plain text".to_vec())).collect();
+    let (status, body) = refused(
+        app.upload_parts(many.iter().map(|(name, bytes)| (name.as_str(), bytes.clone(), None)).collect()).await,
+    )
+    .await;
+    assert_eq!(status, 415);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("note-4.txt: ") && !message.contains("note-5.txt") && message.contains("; and 2 more"),
+        "{body}"
+    );
+
     // Mixed: the good file converts, the others are rejected with their reasons.
     let photo = std::fs::read(sample("forest-stream.jpg")).unwrap();
     let truncated = photo[..photo.len() / 3].to_vec();
