@@ -76,9 +76,7 @@ pub(crate) async fn get_file(
         if let Ok(value) = HeaderValue::from_str(etag) {
             common.insert(header::ETAG, value);
         }
-        let matches = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|value| value.to_str().ok())
+        let matches = header_text(header::IF_NONE_MATCH)
             .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*"));
         if matches {
             return Ok((StatusCode::NOT_MODIFIED, common).into_response());
