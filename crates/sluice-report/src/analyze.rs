@@ -109,9 +109,8 @@ impl Analyzer {
             }
             fields = fields.get(..self.width).unwrap_or(fields);
         }
-        if fields.iter().all(|cell| cell.trim().is_empty()) {
-            return Ok(());
-        }
+        // Every record is a row, even when all its cells are empty: it counts towards the limit and its cells
+        // towards the "Empty" counts. (Blank lines never get here: the CSV parser yields no record for them.)
         self.rows += 1;
         if self.rows > self.max_rows {
             return Err(ReportError::TooManyRows { limit: self.max_rows });

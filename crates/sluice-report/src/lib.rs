@@ -16,8 +16,9 @@
 //!   CRLF and LF both end lines.
 //! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
 //!   ` (2)`, ` (3)`...
-//! - **Tolerated**: blank lines and rows whose cells are all empty (skipped, not counted), a trailing delimiter
-//!   (extra empty cells after the last column), spaces around values.
+//! - **Tolerated**: blank lines (nothing at all on them: skipped, not counted), a trailing delimiter (extra
+//!   empty cells after the last column), spaces around values. A record whose cells are all empty (`,,` in CSV,
+//!   `{"a": null}` in JSON) is a row like any other: it is counted and its cells are empty.
 //! - **Rejected**, with the line number: invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
 //!   or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
 //!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
@@ -25,7 +26,8 @@
 //!   distinct key of the first 1,000 objects is a column: the error names the object with too many keys, or how
 //!   many objects, from the first, have too many distinct keys between them.
 //! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal
-//!   part; no currency symbols or exponents; `007` is a code (text). The decimal separator is the configured
+//!   part, or scientific notation (`5.2e-05`, `1,5E+3` with a decimal comma; always a decimal); no currency
+//!   symbols; `007` is a code (text). The decimal separator is the configured
 //!   [`Locale`] or, with `auto`, the one the first 1,000 rows vote for (a cell votes when only one separator
 //!   reads it: `9,80` and `1.097,60` for a comma, `14.50` and `1,234.56` for a point; `1.234` does not vote);
 //!   without votes, `;`-separated data uses a decimal comma and anything else a point. JSON uses a point.
@@ -111,7 +113,7 @@ pub struct Report {
 /// What the data holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DatasetSummary {
-    /// Data rows (header and skipped blank rows excluded).
+    /// Data rows (header and blank lines excluded; rows whose cells are all empty included).
     pub rows: u64,
     /// The columns, in order.
     pub columns: Vec<ColumnSummary>,

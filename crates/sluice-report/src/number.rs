@@ -2,7 +2,9 @@
 //!
 //! Numbers: an optional sign (`-`, `+`, `−`) or accounting parentheses `(12.50)`, digits optionally grouped in
 //! threes by the locale's group separator (`,` for [`Locale::Dot`], `.` for [`Locale::Comma`]) or by a space,
-//! and an optional decimal part after the locale's decimal separator. No currency symbols, no exponents. A
+//! and an optional decimal part after the locale's decimal separator. Or scientific notation: ungrouped digits
+//! with an optional decimal part, `e` or `E`, an optionally signed exponent of one to three digits (`5.2e-05`,
+//! `-3.1E+2`, `1,5e3` with a decimal comma); such a number is always a decimal. No currency symbols. A
 //! multi-digit integer part starting with `0` (`007`, `01310`) is a code, not a number.
 //!
 //! Dates: ISO `yyyy-mm-dd` (also `yyyy/mm/dd`, with an optional time after `T` or a space, which is ignored) and
@@ -30,6 +32,9 @@ fn is_group_space(c: char) -> bool {
 pub(crate) fn parse_number(text: &str, locale: Locale) -> Option<Number> {
     let (negative, body) = split_sign(text)?;
     let decimal = locale.decimal_separator();
+    if let Some((mantissa, exponent)) = body.split_once(['e', 'E']) {
+        return parse_scientific(negative, mantissa, exponent, decimal);
+    }
     let group = locale.group_separator();
     let (int_part, frac_part) = match body.split_once(decimal) {
         Some((int_part, frac_part)) => (int_part, Some(frac_part)),
@@ -54,6 +59,56 @@ pub(crate) fn parse_number(text: &str, locale: Locale) -> Option<Number> {
     }
     let value = Decimal::from_str_exact(&digits).ok()?;
     Some(Number { value, integer: frac_part.is_none() })
+}
+
+/// Digits of an exponent at most: past `e999` no value fits a decimal anyway.
+const MAX_EXPONENT_DIGITS: usize = 3;
+/// The most decimals a [`Decimal`] holds.
+const MAX_SCALE: i64 = 28;
+
+/// Reads `mantissa` `e` `exponent` (the sign already stripped): `None` unless both are well formed and the value
+/// fits a [`Decimal`] exactly.
+fn parse_scientific(negative: bool, mantissa: &str, exponent: &str, decimal: char) -> Option<Number> {
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    let (int_part, frac_part) = match mantissa.split_once(decimal) {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (mantissa, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part) {
+        return None;
+    }
+    if int_part.len() > 1 && int_part.starts_with('0') {
+        return None;
+    }
+    let (exponent_negative, magnitude) = match exponent.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, exponent.strip_prefix('+').unwrap_or(exponent)),
+    };
+    if magnitude.is_empty() || magnitude.len() > MAX_EXPONENT_DIGITS || !all_digits(magnitude) {
+        return None;
+    }
+    let magnitude: i64 = magnitude.parse().ok()?;
+    let exponent = if exponent_negative { -magnitude } else { magnitude };
+    let mut coefficient: i128 = format!("{int_part}{frac_part}").parse().ok()?;
+    let mut scale = i64::try_from(frac_part.len()).ok()? - exponent;
+    // Trailing zeros a decimal has no room for are dropped; a zero needs none.
+    while scale > MAX_SCALE && coefficient % 10 == 0 {
+        if coefficient == 0 {
+            scale = 0;
+            break;
+        }
+        coefficient /= 10;
+        scale -= 1;
+    }
+    let mut value = Decimal::try_from_i128_with_scale(coefficient, u32::try_from(scale.max(0)).ok()?).ok()?;
+    for _ in scale..0 {
+        value = value.checked_mul(Decimal::TEN)?;
+    }
+    if negative {
+        value.set_sign_negative(true);
+    }
+    Some(Number { value, integer: false })
 }
 
 /// Strips a sign or accounting parentheses; returns whether the number is negative.
@@ -237,14 +292,47 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_plain_number() {
-        for text in ["", "-", "1,5", "12,34.5", "1,2345", "1.2.3", "$12", "12 USD", "1e5", "007", "01310", "1.", "abc"]
-        {
+        for text in ["", "-", "1,5", "12,34.5", "1,2345", "1.2.3", "$12", "12 USD", "007", "01310", "1.", "abc"] {
             assert_eq!(parse_number(text, Locale::Dot), None, "{text:?} in Dot");
         }
         for text in ["14.50", "1,234.56", "1.23", "1..2"] {
             assert_eq!(parse_number(text, Locale::Comma), None, "{text:?} in Comma");
         }
         assert_eq!(parse_number("99999999999999999999999999999999", Locale::Dot), None);
+    }
+
+    #[test]
+    fn parses_scientific_notation_as_decimals() {
+        let dot = |text| num(text, Locale::Dot);
+        assert_eq!(dot("1e-5"), Some((dec("0.00001"), false)));
+        assert_eq!(dot("5.2e-05"), Some((dec("0.000052"), false)));
+        assert_eq!(dot("5.2E+03"), Some((dec("5200"), false)));
+        assert_eq!(dot("-3.1e2"), Some((dec("-310"), false)));
+        assert_eq!(dot("+2.5E0"), Some((dec("2.5"), false)));
+        assert_eq!(dot("(4e1)"), Some((dec("-40"), false)));
+        assert_eq!(dot(".5e1"), Some((dec("5"), false)));
+        assert_eq!(dot("0e-50"), Some((dec("0"), false)));
+        assert_eq!(dot("1.50e-27"), Some((dec("0.0000000000000000000000000015"), false)));
+        assert_eq!(dot("7.9e28"), Some((dec("79000000000000000000000000000"), false)));
+        assert_eq!(num("1,5e3", Locale::Comma), Some((dec("1500"), false)));
+        assert_eq!(num("-2,25E-2", Locale::Comma), Some((dec("-0.0225"), false)));
+        assert_eq!(locale_hint("5.2e-05"), LocaleHint::Dot);
+        assert_eq!(locale_hint("1,5e3"), LocaleHint::Comma);
+        assert_eq!(locale_hint("1e5"), LocaleHint::Neither);
+    }
+
+    #[test]
+    fn rejects_what_only_looks_scientific() {
+        for text in [
+            "1e", "e5", "E", "e", "-e5", "1e+", "1e-", "1e5.0", "1ee5", "1e5e5", "1e+-5", "1.e5", "1.2.3e4", "01e5",
+            "1,234e3", "1 234e3", "1e1234", "1e29", "1e-29", "2e999", "v1.2e3", "1.2e3b", "1e 5", "1 e5", "0x1e5",
+            "123e4567",
+        ] {
+            assert_eq!(parse_number(text, Locale::Dot), None, "{text:?} in Dot");
+        }
+        for text in ["1.5e3", "1.234,5e3", "1,e3", ",e3"] {
+            assert_eq!(parse_number(text, Locale::Comma), None, "{text:?} in Comma");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn empty_files_are_rejected() {
     check("", "empty_file", "empty");
     check("\u{feff}\n\n  \n", "empty_file", "empty");
     check("a,b,c\n", "empty_file", "header but no data rows");
-    check("a,b,c\n,,\n\n", "empty_file", "header but no data rows");
+    check("a,b,c\n\n\r\n\n", "empty_file", "header but no data rows");
 }
 
 #[test]

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod errors;
+mod numbers;
 mod render;
+mod rows;
 mod support;
 mod templates;

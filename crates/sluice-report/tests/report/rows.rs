@@ -1,0 +1,62 @@
+//! Every record is a row: records whose cells are all empty are counted, blank lines are not.
+
+use sluice_report::{ColumnKind, ReportSettings};
+
+use crate::support::{render, render_with};
+
+/// The Filled and Empty counts of `column` in the HTML's column overview.
+fn counts(html: &str, column: &str) -> (u64, u64) {
+    let start = html.find(&format!("<tr><td>{column}</td>")).unwrap_or_else(|| panic!("no overview row for {column}"));
+    let row = &html[start..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let cells: Vec<u64> =
+        row.split(r#"<td class="num">"#).skip(1).map(|cell| cell.split('<').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(cells.len(), 2, "{row}");
+    (cells[0], cells[1])
+}
+
+#[test]
+fn json_objects_whose_values_are_all_null_are_rows() {
+    let report = render("nulls.json", br#"[{"a":null},{"a":true}]"#).unwrap();
+    assert_eq!(report.summary.rows, 2);
+    assert_eq!(report.summary.columns[0].filled, 1);
+    assert_eq!(counts(&report.html, "a"), (1, 1));
+
+    let data = br#"[{"a":null,"b":null},{"a":1,"b":2},{"a":3,"b":null}]"#;
+    let report = render("nulls.json", data).unwrap();
+    assert_eq!(report.summary.rows, 3);
+    assert_eq!(report.summary.columns[0].kind, ColumnKind::Integer);
+    assert_eq!(counts(&report.html, "a"), (2, 1));
+    assert_eq!(counts(&report.html, "b"), (1, 2));
+    assert!(report.html.contains("All 3 rows."));
+}
+
+#[test]
+fn csv_records_of_empty_cells_are_rows_and_blank_lines_are_not() {
+    let report = render("empty.csv", b"a,b\n,\n1,2\n").unwrap();
+    assert_eq!(report.summary.rows, 2);
+    assert_eq!(counts(&report.html, "a"), (1, 1));
+    assert_eq!(counts(&report.html, "b"), (1, 1));
+
+    // Blank lines (LF or CRLF, between records or at the end) are skipped; quoted empty cells and a trailing
+    // delimiter still make a record.
+    let report = render("blank.csv", b"a,b\r\n\r\n,\r\n\r\n1,2\r\n\"\",\"\",\r\n\r\n\n").unwrap();
+    assert_eq!(report.summary.rows, 3);
+    assert_eq!(counts(&report.html, "a"), (1, 2));
+
+    // A file whose only data record is empty has a data row.
+    let report = render("only.csv", b"a;b\n;\n").unwrap();
+    assert_eq!(report.summary.rows, 1);
+    assert_eq!(counts(&report.html, "b"), (0, 1));
+}
+
+#[test]
+fn empty_records_count_towards_max_rows_and_blank_lines_do_not() {
+    let settings = ReportSettings { max_rows: 2, ..ReportSettings::default() };
+    let error = render_with("rows.csv", b"a,b\n,\n1,2\n,\n", &settings).unwrap_err();
+    assert_eq!(error.code(), "too_many_rows", "{error}");
+    let error = render_with("rows.json", br#"[{"a":null},{"a":1},{"a":null}]"#, &settings).unwrap_err();
+    assert_eq!(error.code(), "too_many_rows", "{error}");
+    let report = render_with("rows.csv", b"a,b\n\n,\n\n\n1,2\n\n", &settings).unwrap();
+    assert_eq!(report.summary.rows, 2);
+}
