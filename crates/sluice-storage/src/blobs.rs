@@ -323,9 +323,26 @@ impl Blobs {
 
     /// Checks that the store answers, for readiness probes.
     pub async fn check(&self) -> Result<(), StoreError> {
+        if let Some(root) = self.local_root.clone() {
+            // A local listing of a folder that is gone, or is a file, answers an empty list: look at the folder.
+            let looked = tokio::task::spawn_blocking(move || usable_folder(&root)).await;
+            let folder = || self.local_root.as_deref().map(|root| root.display().to_string()).unwrap_or_default();
+            match looked {
+                Ok(result) => result.map_err(|source| StoreError::Folder { path: folder(), source })?,
+                Err(join) => Err(StoreError::Folder { path: folder(), source: std::io::Error::other(join) })?,
+            }
+        }
         self.store.list_with_delimiter(None).await.map_err(|e| StoreError::backend("/", e))?;
         Ok(())
     }
+}
+
+/// Fails unless `root` is a folder this process can create files in (not gone, not a file, not read-only).
+fn usable_folder(root: &std::path::Path) -> std::io::Result<()> {
+    if !std::fs::metadata(root)?.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, "the storage folder is not a folder"));
+    }
+    rustix::fs::access(root, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(std::io::Error::from)
 }
 
 /// Whether `name` is that of a staged write: `{name}#{digits}` (the rule `object_store` lists by).
@@ -544,6 +561,21 @@ mod tests {
         }
         found.sort();
         found
+    }
+
+    #[tokio::test]
+    async fn the_check_fails_when_the_local_folder_is_gone_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        let blobs = Blobs::local(&root).unwrap();
+        blobs.check().await.unwrap();
+        std::fs::remove_dir(&root).unwrap();
+        assert!(blobs.check().await.is_err(), "a missing folder passed");
+        std::fs::write(&root, b"not a folder").unwrap();
+        assert!(blobs.check().await.is_err(), "a file passed");
+        std::fs::remove_file(&root).unwrap();
+        std::fs::create_dir(&root).unwrap();
+        blobs.check().await.unwrap();
     }
 
     #[tokio::test]

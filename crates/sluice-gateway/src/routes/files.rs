@@ -76,8 +76,9 @@ pub(crate) async fn get_file(
         if let Ok(value) = HeaderValue::from_str(etag) {
             common.insert(header::ETAG, value);
         }
-        let matches = header_text(header::IF_NONE_MATCH)
-            .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == etag || candidate.trim() == "*"));
+        let matches = header_text(header::IF_NONE_MATCH).is_some_and(|value| {
+            value.split(',').any(|candidate| candidate.trim() == "*" || weak_match(candidate, etag))
+        });
         if matches {
             return Ok((StatusCode::NOT_MODIFIED, common).into_response());
         }
@@ -118,6 +119,12 @@ pub(crate) async fn get_file(
 /// Whether `candidate` is the strong entity tag `etag` (a weak `W/` tag never is).
 fn strong_match(candidate: &str, etag: Option<&str>) -> bool {
     etag.is_some_and(|etag| candidate.trim() == etag)
+}
+
+/// Weak comparison (RFC 9110 8.8.3.2), as If-None-Match asks: `W/"x"` and `"x"` name the same version.
+fn weak_match(candidate: &str, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    opaque(candidate) == opaque(etag)
 }
 
 fn no_file() -> ApiError {

@@ -55,9 +55,8 @@ pub(crate) async fn get_job(State(app): State<AppState>, PathText(id): PathText)
     Ok(response)
 }
 
-/// Query of `GET /v1/jobs`.
+/// Query of `GET /v1/jobs`. Other parameters (a cache-buster, say) are ignored, as on every other route.
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Jobs per page, 1 to 100 (default 20).
@@ -79,7 +78,17 @@ pub(crate) async fn list_jobs(
     State(app): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobList>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    let Query(query) = query.map_err(|rejection| {
+        let text = rejection.body_text();
+        let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+        ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "the query is not valid ({detail}): limit is a whole number from 1 to 100, cursor the next_cursor \
+                 of a page, state one of queued, running, completed and failed, each given once"
+            ),
+        )
+    })?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));

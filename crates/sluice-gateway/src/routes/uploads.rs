@@ -601,12 +601,31 @@ fn describe_content(head: &[u8]) -> &'static str {
     }
 }
 
-/// A client-supplied name made safe to show: the last path segment, no control characters, bounded length.
+/// A client-supplied name made safe to show: the last path segment, no control characters, bounded length. A
+/// name cut to length keeps its extension, which says what a table is.
 fn display_name(raw: &str) -> String {
+    /// Longest extension kept when a name is cut.
+    const MAX_EXTENSION_CHARS: usize = 16;
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
     let trimmed = cleaned.trim();
-    if trimmed.is_empty() || trimmed == "." || trimmed == ".." { String::new() } else { trimmed.to_owned() }
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
+        return String::new();
+    }
+    if trimmed.chars().count() <= MAX_NAME_CHARS {
+        return trimmed.to_owned();
+    }
+    let extension = trimmed
+        .rsplit_once('.')
+        .map(|(_, extension)| extension)
+        .filter(|extension| !extension.is_empty() && extension.chars().count() <= MAX_EXTENSION_CHARS);
+    match extension {
+        Some(extension) => {
+            let stem: String = trimmed.chars().take(MAX_NAME_CHARS - 1 - extension.chars().count()).collect();
+            format!("{}.{extension}", stem.trim_end())
+        }
+        None => trimmed.chars().take(MAX_NAME_CHARS).collect::<String>().trim_end().to_owned(),
+    }
 }
 
 /// Seconds asked for by `Prefer: wait=N` (RFC 7240), if any.
@@ -635,6 +654,9 @@ mod tests {
         assert_eq!(display_name("nul\0byte.png"), "nulbyte.png");
         assert_eq!(display_name(".."), "");
         assert_eq!(display_name(&"x".repeat(1000)).chars().count(), MAX_NAME_CHARS);
+        let long_table = display_name(&format!("{}.csv", "x".repeat(300)));
+        assert_eq!((long_table.chars().count(), long_table.ends_with("x.csv")), (MAX_NAME_CHARS, true));
+        assert_eq!(display_name(&format!("{}.{}", "x".repeat(300), "e".repeat(40))).chars().count(), MAX_NAME_CHARS);
     }
 
     #[test]
