@@ -47,6 +47,9 @@ tools_apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# The font the report tests add to a templates folder (Debian's fonts-droid-fallback).
+TOOLS_CJK_FONT=/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
+
 # Installs each named command's Debian package when the command is missing. Each argument is COMMAND, or
 # COMMAND:PACKAGE when the package is named otherwise.
 tools_ensure_commands() {
@@ -98,7 +101,9 @@ tools_ensure_browser() {
 
 # Everything the end-to-end run needs.
 tools_ensure() {
-  tools_ensure_commands curl jq pdfinfo:poppler-utils pdftotext:poppler-utils
+  tools_ensure_commands curl jq pdfinfo:poppler-utils pdftotext:poppler-utils pdffonts:poppler-utils
+  # A font with Chinese, Japanese and Korean characters, for the test of fonts added to report templates.
+  [[ -f "$TOOLS_CJK_FONT" ]] || tools_apt_install fonts-droid-fallback
   tools_ensure_maildev
 }
 

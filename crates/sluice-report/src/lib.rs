@@ -223,7 +223,7 @@ pub fn render_report_from_reader<R: Read>(
     drop(analysis);
     let html = html::render(templates.html(), &model);
     let data = serde_json::to_vec(&model).map_err(|error| ReportError::RenderFailed { message: error.to_string() })?;
-    let pdf = pdf::render(templates.typst(), data, heading.generated_at)?;
+    let pdf = pdf::render(templates.typst(), templates.fonts(), data, heading.generated_at)?;
     Ok(Report { pdf, html, summary })
 }
 

@@ -54,8 +54,8 @@ pub struct ReportSettings {
     pub max_cell_bytes: usize,
     /// The decimal separator of numbers in the data; `auto` detects it.
     pub locale: Locale,
-    /// A folder holding `report.typ` and/or `report.html`; `None` uses `config/templates/` when it exists and the
-    /// embedded defaults otherwise (see [`ReportSettings::templates`]).
+    /// A folder holding `report.typ` and/or `report.html`, and fonts in `fonts/`; `None` uses `config/templates/`
+    /// when it exists and the embedded defaults otherwise (see [`ReportSettings::templates`]).
     pub templates_dir: Option<PathBuf>,
 }
 

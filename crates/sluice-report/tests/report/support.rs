@@ -35,7 +35,7 @@ pub fn out_dir() -> PathBuf {
     dir
 }
 
-fn tool(name: &str) -> Command {
+pub fn tool(name: &str) -> Command {
     let probe = Command::new(name).arg("-v").output();
     assert!(
         probe.is_ok(),
