@@ -47,7 +47,7 @@ pub(crate) async fn run(
 
 /// Sends one job's notice, with retries on failures that can pass, and records the result.
 async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) {
-    let mut record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
+    let record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
         Ok(Some(record)) => record,
         Ok(None) => return,
         Err(error) => {
@@ -80,27 +80,35 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
         Err(error) => Err((Problem::new(error.code(), error_chain(&error)), 1)),
     };
     let sent = result.is_ok();
-    let notification = &mut record.notification;
-    match result {
-        Ok(attempts) => {
-            notification.attempts += attempts;
-            notification.state = NotificationState::Sent;
-            notification.error = None;
-            tracing::info!("notice sent");
-        }
+    match &result {
+        Ok(attempts) => tracing::info!(attempts, "notice sent"),
         Err((problem, attempts)) => {
-            notification.attempts += attempts;
             tracing::error!(code = %problem.code, message = %problem.message, attempts, "notice failed");
-            notification.state = NotificationState::Failed;
-            notification.error = Some(problem);
         }
     }
     shared.metrics.mail_finished(sent, started.elapsed());
-    record.updated_at = crate::pipeline::now();
-    if let Err(error) = shared.save(&record).await {
+    // Recorded on the record as stored now: the webhook stage may have recorded an attempt meanwhile.
+    let recorded = shared
+        .update_record(id, |record| {
+            let notification = &mut record.notification;
+            match result {
+                Ok(attempts) => {
+                    notification.attempts += attempts;
+                    notification.state = NotificationState::Sent;
+                    notification.error = None;
+                }
+                Err((problem, attempts)) => {
+                    notification.attempts += attempts;
+                    notification.state = NotificationState::Failed;
+                    notification.error = Some(problem);
+                }
+            }
+        })
+        .await;
+    match recorded {
+        Ok(Some((record, ()))) => shared.publish(JobEventKind::Notification, &record),
+        Ok(None) => {}
         // The mail may be sent again on the next start; its Message-ID lets the receiver see the duplicate.
-        tracing::error!(error = %error, "cannot record the notice's delivery");
-        return;
+        Err(error) => tracing::error!(error = %error, "cannot record the notice's delivery"),
     }
-    shared.publish(JobEventKind::Notification, &record);
 }

@@ -60,7 +60,13 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Cancelled when the pipeline stops taking new work.
     pub(crate) stopping: CancellationToken,
+    /// Serialise the read-modify-write of a job's record by the stages that may finish at the same time (the
+    /// notice and the webhook), one lock per stripe of job ids.
+    pub(crate) record_locks: Box<[tokio::sync::Mutex<()>; RECORD_LOCK_STRIPES]>,
 }
+
+/// Stripes of [`Shared::record_locks`].
+pub(crate) const RECORD_LOCK_STRIPES: usize = 64;
 
 impl Shared {
     pub(crate) fn storage_backoff(&self) -> Backoff {
@@ -85,6 +91,28 @@ impl Shared {
             .run_observed(what, op, StoreError::is_transient, |_| self.metrics.storage_retried())
             .await
             .map_err(|(error, _attempts)| error)
+    }
+
+    /// Applies `change` to the job's record as it is stored now and saves it, so that a stage finishing at the
+    /// same moment as another does not overwrite what that one recorded. Answers the saved record and what
+    /// `change` returned; `None` when the record is gone.
+    pub(crate) async fn update_record<T>(
+        &self,
+        id: JobId,
+        change: impl FnOnce(&mut JobRecord) -> T,
+    ) -> Result<Option<(JobRecord, T)>, StoreError> {
+        let stripe = {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(id) as usize % RECORD_LOCK_STRIPES
+        };
+        let _locked = self.record_locks[stripe].lock().await;
+        let Some(mut record) = self.with_storage_retries("load job record", || self.journal.load(id)).await? else {
+            return Ok(None);
+        };
+        let changed = change(&mut record);
+        record.updated_at = now();
+        self.save(&record).await?;
+        Ok(Some((record, changed)))
     }
 
     /// Saves a record, retrying while storage recovers.
@@ -193,6 +221,7 @@ impl Pipeline {
             cpu_pool,
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            record_locks: Box::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
         });
         let (convert_tx, convert_rx) = mpsc::channel(capacity);
         let (notify_tx, notify_rx) = mpsc::channel(capacity);
@@ -308,6 +337,11 @@ impl Pipeline {
             queue_depth(&self.notify_tx),
             queue_depth(&self.webhook_tx),
         )
+    }
+
+    /// How long in-flight work gets to finish once shutdown begins (`pipeline.shutdown_grace_secs`).
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shared.settings.shutdown_grace_secs)
     }
 
     /// Whether new uploads are taken (false once shutdown began).

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Attempt;
-use crate::pipeline::{Shared, now};
+use crate::pipeline::Shared;
 
 /// A job whose webhook attempt is due at `at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,7 +99,7 @@ async fn deliver(shared: Arc<Shared>, id: JobId, slot: OwnedSemaphorePermit, req
 /// The attempt itself; returns when the next one is due, if any.
 async fn attempt_and_record(shared: &Shared, id: JobId) -> Option<Due> {
     let pause = Duration::from_millis(shared.settings.retry_max_ms);
-    let mut record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
+    let record = match shared.with_storage_retries("load job record", || shared.journal.load(id)).await {
         Ok(Some(record)) => record,
         Ok(None) => return None,
         Err(error) => {
@@ -114,55 +114,65 @@ async fn attempt_and_record(shared: &Shared, id: JobId) -> Option<Due> {
     }
     let outcome = shared.webhooks.attempt(&record, &webhook).await;
     let retry = &shared.webhooks.settings().retry;
-    let state = record.webhook.as_mut()?;
-    state.attempts = state.attempts.saturating_add(1);
-    state.next_attempt_at = None;
-    let mut next = None;
-    match outcome {
-        Attempt::Delivered { status } => {
-            tracing::info!(status, attempts = state.attempts, "webhook delivered");
-            state.state = WebhookState::Delivered;
-            state.last_status = Some(status);
-            state.last_error = None;
-            shared.metrics.webhook_finished(true);
-        }
-        Attempt::GiveUp { status, problem } => {
-            tracing::warn!(code = %problem.code, message = %problem.message, ?status, "webhook refused; giving up");
-            state.state = WebhookState::Failed;
-            state.last_status = status;
-            state.last_error = Some(problem);
-            shared.metrics.webhook_finished(false);
-        }
-        Attempt::Retry { status, problem, retry_after } => {
-            state.last_status = status;
-            let cap = Duration::from_secs(retry.max_delay_secs);
-            let wait = retry_after.map_or_else(|| retry.backoff().delay(state.attempts), |wait| wait.min(cap));
-            let ended = record.finished_at.unwrap_or(record.updated_at);
-            let retry_at = OffsetDateTime::now_utc() + wait;
-            let give_up_at = ended + Duration::from_secs(retry.give_up_after_secs);
-            if retry_at > give_up_at {
-                tracing::warn!(code = %problem.code, attempts = state.attempts, "webhook failed; retries exhausted");
-                state.state = WebhookState::Failed;
-                state.last_error = Some(Problem::new(
-                    "retries_exhausted",
-                    format!("gave up after {} attempts; the last: {}", state.attempts, problem.message),
-                ));
-                shared.metrics.webhook_finished(false);
-            } else {
-                tracing::info!(code = %problem.code, ?status, wait_ms = wait.as_millis() as u64, "webhook failed; retrying");
-                state.last_error = Some(problem);
-                state.next_attempt_at = Some(retry_at);
-                shared.metrics.webhook_retried();
-                next = Some(Due { at: Instant::now() + wait, id });
+    // Recorded on the record as stored now: the notify stage may have recorded the notice meanwhile.
+    let recorded = shared
+        .update_record(id, |record| {
+            let state = record.webhook.as_mut()?;
+            state.attempts = state.attempts.saturating_add(1);
+            state.next_attempt_at = None;
+            let mut next = None;
+            match outcome {
+                Attempt::Delivered { status } => {
+                    tracing::info!(status, attempts = state.attempts, "webhook delivered");
+                    state.state = WebhookState::Delivered;
+                    state.last_status = Some(status);
+                    state.last_error = None;
+                    shared.metrics.webhook_finished(true);
+                }
+                Attempt::GiveUp { status, problem } => {
+                    tracing::warn!(code = %problem.code, message = %problem.message, ?status, "webhook refused; giving up");
+                    state.state = WebhookState::Failed;
+                    state.last_status = status;
+                    state.last_error = Some(problem);
+                    shared.metrics.webhook_finished(false);
+                }
+                Attempt::Retry { status, problem, retry_after } => {
+                    state.last_status = status;
+                    let cap = Duration::from_secs(retry.max_delay_secs);
+                    let wait = retry_after.map_or_else(|| retry.backoff().delay(state.attempts), |wait| wait.min(cap));
+                    let ended = record.finished_at.unwrap_or(record.updated_at);
+                    let retry_at = OffsetDateTime::now_utc() + wait;
+                    let give_up_at = ended + Duration::from_secs(retry.give_up_after_secs);
+                    if retry_at > give_up_at {
+                        tracing::warn!(code = %problem.code, attempts = state.attempts, "webhook failed; retries exhausted");
+                        state.state = WebhookState::Failed;
+                        state.last_error = Some(Problem::new(
+                            "retries_exhausted",
+                            format!("gave up after {} attempts; the last: {}", state.attempts, problem.message),
+                        ));
+                        shared.metrics.webhook_finished(false);
+                    } else {
+                        tracing::info!(code = %problem.code, ?status, wait_ms = wait.as_millis() as u64, "webhook failed; retrying");
+                        state.last_error = Some(problem);
+                        state.next_attempt_at = Some(retry_at);
+                        shared.metrics.webhook_retried();
+                        next = Some(Due { at: Instant::now() + wait, id });
+                    }
+                }
             }
+            next
+        })
+        .await;
+    match recorded {
+        Ok(Some((record, next))) => {
+            shared.publish(JobEventKind::Webhook, &record);
+            next
+        }
+        Ok(None) => None,
+        Err(error) => {
+            // The attempt is made again; the Sluice-Delivery id lets the receiver see the duplicate.
+            tracing::error!(error = %error, "cannot record the webhook attempt");
+            Some(Due { at: Instant::now() + pause, id })
         }
     }
-    record.updated_at = now();
-    if let Err(error) = shared.save(&record).await {
-        // The attempt is repeated after a restart; the Sluice-Delivery id lets the receiver see the duplicate.
-        tracing::error!(error = %error, "cannot record the webhook attempt");
-        return next;
-    }
-    shared.publish(JobEventKind::Webhook, &record);
-    next
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::Sha256;
 use sluice_core::{FileRecord, FileState, JobId, JobRecord, JobState, MediaType, Problem, Webhook, keys};
 use sluice_storage::{Blobs, Journal};
@@ -136,6 +136,34 @@ async fn a_signed_webhook_is_retried_on_500_and_429_then_delivered_once() {
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("sluice_webhooks_total{outcome=\"delivered\"} 1"), "{metrics}");
     assert!(metrics.contains("sluice_retries_total{operation=\"webhook\"} 2"), "{metrics}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_notice_and_a_webhook_ending_together_are_both_recorded() {
+    // Both stages start when the job ends and record their outcome on the same job record: neither may
+    // overwrite the other's (that would leave one `pending`, and send it again after a restart).
+    let (callback, seen) = start_receiver(&[200; 6]).await;
+    let app = spawn_with(webhook_options(None)).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let response = app
+            .upload(&["fig-bowl-vignette-alpha.png"], &[("callback_url", &callback), ("notify", "ops@example.com")])
+            .await;
+        assert_eq!(response.status(), 202);
+        ids.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let done = app
+            .wait_for(id, Duration::from_secs(60), |doc| {
+                doc["notification"]["state"] != "pending" && doc["webhook"]["state"] != "pending"
+            })
+            .await;
+        assert_eq!((&done["notification"]["state"], &done["webhook"]["state"]), (&json!("sent"), &json!("delivered")));
+        assert_eq!((&done["notification"]["attempts"], &done["webhook"]["attempts"]), (&json!(1), &json!(1)));
+    }
+    assert_eq!(seen.lock().unwrap().len(), 6);
+    assert_eq!(files_under(&app.outbox()).len(), 6);
     app.stop().await;
 }
 
