@@ -64,6 +64,15 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Waits (at most `limit`) until no upload body is being received; answers whether none is. Uploads that
+    /// start meanwhile are refused (503), so call it once the pipeline stopped taking uploads, at shutdown.
+    pub async fn uploads_received(&self, limit: Duration) -> bool {
+        let all = u32::try_from(self.settings.max_concurrent_uploads).unwrap_or(u32::MAX);
+        tokio::time::timeout(limit, self.uploads.acquire_many(all)).await.is_ok_and(|acquired| acquired.is_ok())
+    }
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The complete application: routes, request ids, tracing, panic safety.

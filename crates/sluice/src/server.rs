@@ -74,6 +74,7 @@ impl Server {
         let address = listener.local_addr().context("listening socket has no address")?;
         tracing::info!(%address, "listening on http://{address}");
         let server_closing = closing.clone();
+        let receiving = state.clone();
         let mut server = tokio::spawn(sluice_gateway::serve(listener, state, async move {
             server_closing.cancelled().await;
         }));
@@ -92,7 +93,11 @@ impl Server {
         // The listener stays open while the pipeline drains: uploads meanwhile get 503 `shutting_down` with
         // `Retry-After` (not a refused connection), and job documents and event streams keep answering.
         tracing::info!("shutting down: no new uploads; finishing in-flight work");
-        pipeline.shutdown().await;
+        // Uploads whose bodies are still arriving get the same grace as conversions: cut off, they would be lost.
+        let ((), received) = tokio::join!(pipeline.shutdown(), receiving.uploads_received(pipeline.shutdown_grace()));
+        if !received {
+            tracing::warn!("uploads still being received at the shutdown deadline are cut off");
+        }
         closing.cancel();
         match tokio::time::timeout(Duration::from_secs(5), server).await {
             Ok(Ok(Ok(()))) => {}

@@ -194,6 +194,12 @@ async fn accept(
             return Ok(response);
         }
     }
+    // After a wait that ran out, the job has moved on: answer with it as it stands now.
+    let current = match wait {
+        Some(_) => app.pipeline.journal().load(id).await.ok().flatten(),
+        None => None,
+    };
+    let record = current.unwrap_or(record);
     let mut response = (StatusCode::ACCEPTED, Json(JobDocument::new(&record, links))).into_response();
     response.headers_mut().insert(header::LOCATION, location(&links.job_path(id))?);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));

@@ -348,7 +348,8 @@ async fn send_upload(context: &Shared, upload: &Upload) -> anyhow::Result<Result
             Err(error) => return Ok(Err(Problem::new("unreadable", format!("cannot read: {error}")))),
         };
         let length = file.metadata().await.map(|meta| meta.len()).context("cannot stat an opened file")?;
-        let name = upload.file.relative.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        // Control characters (a tab, an escape) would break the part's header: the server would refuse the form.
+        let name = part_file_name(&upload.file.relative.file_name().unwrap_or_default().to_string_lossy());
         let part = Part::stream_with_length(file, length).file_name(name).mime_str(upload.media.mime())?;
         let mut form = Form::new().part("file", part);
         if let Some(variants) = &context.variants {
@@ -580,4 +581,21 @@ struct JobLinks {
     #[serde(rename = "self")]
     self_: String,
     events: String,
+}
+
+/// A file name as a multipart part may carry it: control characters become `_` (the server drops them from
+/// names anyway, and a raw one breaks the part's header).
+fn part_file_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { '_' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_file_names_carry_no_control_characters() {
+        assert_eq!(part_file_name("a\u{1b}b\tc \"q\".png"), "a_b_c \"q\".png");
+        assert_eq!(part_file_name("Zoë.jpg"), "Zoë.jpg");
+    }
 }

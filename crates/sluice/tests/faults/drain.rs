@@ -82,3 +82,45 @@ async fn sigterm_drains_in_flight_work_and_refuses_new_uploads() {
     assert_eq!(messages[0]["headers"]["message-id"], format!("<{}@sluice>", ids[0]));
     println!("SIGTERM drain: exit 0; in-flight conversion and notice finished; {left} job(s) resumed after restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_upload_still_arriving_finish() {
+    // Nothing converting: the drain would otherwise end at once and cut the upload off.
+    let mut sluice = Sluice::new(None, &[("SLUICE__PIPELINE__SHUTDOWN_GRACE_SECS", "20")]);
+    sluice.start().await;
+    let image = png(64, 64);
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"late.png\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&image);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let head = format!(
+        "POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", sluice.port)).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sluice.sigterm();
+    // Longer than the 5 s the server gives open connections once the drain is over.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::io::AsyncWriteExt::write_all(&mut stream, rest).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer))
+        .await
+        .expect("no answer within 20 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let id = answer.split("\"id\":\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    assert!(sluice.wait_exit().await.success());
+
+    // The accepted upload is converted after the restart.
+    sluice.start().await;
+    let docs = wait_all(&client(), &sluice.base(), std::slice::from_ref(&id), Duration::from_secs(60), |doc| {
+        doc["state"] == "completed"
+    })
+    .await;
+    assert_eq!(docs[&id]["files"][0]["state"], "converted");
+}
