@@ -184,16 +184,8 @@ impl Blobs {
     /// `quiet` go, so writes still in progress (in this process or another one) are left alone. S3 has no
     /// staged files (an unfinished object is never visible there): nothing to do.
     pub async fn remove_abandoned_writes(&self, quiet: Duration) -> Result<u64, StoreError> {
-        let Some(root) = self.local_root.clone() else { return Ok(0) };
-        let folder = || root.display().to_string();
-        let swept = {
-            let root = Arc::clone(&root);
-            tokio::task::spawn_blocking(move || remove_staged_files(&root, quiet)).await
-        };
-        match swept {
-            Ok(result) => result.map_err(|source| StoreError::Folder { path: folder(), source }),
-            Err(join) => Err(StoreError::Folder { path: folder(), source: std::io::Error::other(join) }),
-        }
+        let Some(root) = &self.local_root else { return Ok(0) };
+        on_folder(root.to_path_buf(), move |root| remove_staged_files(root, quiet)).await
     }
 
     /// Writes `bytes` at `key`, replacing what was there (outputs have deterministic keys, so a re-run
@@ -297,15 +289,7 @@ impl Blobs {
             self.delete(&key).await?;
         }
         if let Some(root) = &self.local_root {
-            let folder = root.join(prefix.trim_matches('/'));
-            let removed = tokio::task::spawn_blocking(move || remove_empty_folders(&folder)).await;
-            let failure = match removed {
-                Ok(result) => result.err(),
-                Err(join) => Some(std::io::Error::other(join)),
-            };
-            if let Some(source) = failure {
-                return Err(StoreError::Folder { path: root.join(prefix).display().to_string(), source });
-            }
+            on_folder(root.join(prefix.trim_matches('/')), remove_empty_folders).await?;
         }
         Ok(())
     }
@@ -323,17 +307,24 @@ impl Blobs {
 
     /// Checks that the store answers, for readiness probes.
     pub async fn check(&self) -> Result<(), StoreError> {
-        if let Some(root) = self.local_root.clone() {
+        if let Some(root) = &self.local_root {
             // A local listing of a folder that is gone, or is a file, answers an empty list: look at the folder.
-            let looked = tokio::task::spawn_blocking(move || usable_folder(&root)).await;
-            let folder = || self.local_root.as_deref().map(|root| root.display().to_string()).unwrap_or_default();
-            match looked {
-                Ok(result) => result.map_err(|source| StoreError::Folder { path: folder(), source })?,
-                Err(join) => Err(StoreError::Folder { path: folder(), source: std::io::Error::other(join) })?,
-            }
+            on_folder(root.to_path_buf(), usable_folder).await?;
         }
         self.store.list_with_delimiter(None).await.map_err(|e| StoreError::backend("/", e))?;
         Ok(())
+    }
+}
+
+/// Runs blocking file-system `work` on `folder` off the async threads; a failure names the folder.
+async fn on_folder<T: Send + 'static>(
+    folder: std::path::PathBuf,
+    work: impl FnOnce(&std::path::Path) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StoreError> {
+    let path = folder.display().to_string();
+    match tokio::task::spawn_blocking(move || work(&folder)).await {
+        Ok(result) => result.map_err(|source| StoreError::Folder { path, source }),
+        Err(join) => Err(StoreError::Folder { path, source: std::io::Error::other(join) }),
     }
 }
 

@@ -195,10 +195,7 @@ async fn accept(
         }
     }
     // After a wait that ran out, the job has moved on: answer with it as it stands now.
-    let current = match wait {
-        Some(_) => app.pipeline.journal().load(id).await.ok().flatten(),
-        None => None,
-    };
+    let current = if wait.is_some() { app.pipeline.journal().load(id).await.ok().flatten() } else { None };
     let record = current.unwrap_or(record);
     let mut response = (StatusCode::ACCEPTED, Json(JobDocument::new(&record, links))).into_response();
     response.headers_mut().insert(header::LOCATION, location(&links.job_path(id))?);
