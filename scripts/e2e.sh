@@ -135,15 +135,18 @@ wait_job() {
   return 1
 }
 
-# sse_has_completed FILE: an event named completed, or a data line that is "completed" or JSON holding the
-# value "completed" (the job's state).
+# sse_has_completed FILE: an event named completed, or a data line that is "completed", JSON holding the value
+# "completed" or a job document whose state is completed.
 sse_has_completed() {
   tr -d '\r' <"$1" >"$1.lf"
   grep -qE '^event: ?completed *$' "$1.lf" && return 0
   grep -qE '^data: ?"?completed"? *$' "$1.lf" && return 0
+  grep -qE '^data: ?\{.*"state": ?"completed"' "$1.lf" && return 0
   sed -n 's/^data: \{0,1\}//p' "$1.lf" |
     jq -R 'fromjson? | select(any(..; . == "completed"))' 2>/dev/null | grep -q . && return 0
-  echo "      no completed event in: $(head -c 1500 "$1")"
+  echo "      no completed event in $(wc -c <"$1") bytes; the first: $(head -c 600 "$1")"
+  echo "      the last: $(tail -c 600 "$1")"
+  [[ -s "$1.err" ]] && echo "      curl said: $(head -c 300 "$1.err")"
   return 1
 }
 
@@ -251,7 +254,7 @@ check "the 202 body is the job document (state, two files with name, size, sha25
 
 # Follow the job over SSE while it runs.
 curl -sS -N --max-time "$TIMEOUT" -D "$WORK/sse-live.headers" -o "$WORK/sse-live.txt" \
-  "$BASE/v1/jobs/$JOB_ID/events" 2>"$WORK/sse-live.err" &
+  "$BASE/v1/jobs/$JOB_ID/events" 2>"$WORK/sse-live.txt.err" &
 SSE_PID=$!
 PIDS+=("$SSE_PID")
 NAMES+=("sse-live")

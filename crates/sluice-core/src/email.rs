@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// One recipient address, checked once at the edge: a single `local@domain` with no display name, no
 /// whitespace or control characters and no list separators, so it can never smuggle extra headers or
-/// recipients into a mail.
+/// recipients into a mail. An internationalised domain (`ana@bücher.de`) is kept in its ASCII form
+/// (`ana@xn--bcher-kva.de`), which every SMTP server takes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, format = "email", example = "ana@example.com")]
@@ -56,6 +57,14 @@ fn is_valid_local(local: &str) -> bool {
         && local.chars().all(|c| c == '.' || is_atext(c))
 }
 
+/// `domain` as it travels in mail: an internationalised name in its ASCII (punycode) form, lower-cased;
+/// `None` when it is no valid domain name. Also normalises `mail.allowed_domains`, so both sides compare alike.
+pub fn ascii_domain(domain: &str) -> Option<String> {
+    let ascii =
+        if domain.is_ascii() { domain.to_ascii_lowercase() } else { idna::domain_to_ascii_strict(domain).ok()? };
+    is_valid_domain(&ascii).then_some(ascii)
+}
+
 fn is_valid_domain(domain: &str) -> bool {
     !domain.is_empty()
         && domain.len() <= 253
@@ -89,10 +98,19 @@ impl FromStr for EmailAddress {
             return Err(EmailAddressError::ControlCharacters);
         }
         let (local, domain) = s.split_once('@').ok_or(EmailAddressError::Malformed)?;
-        if !is_valid_local(local) || !is_valid_domain(domain) {
+        if !is_valid_local(local) {
             return Err(EmailAddressError::Malformed);
         }
-        Ok(Self(s.to_owned()))
+        if domain.is_ascii() {
+            // As given: the case of an ASCII domain is the sender's to keep.
+            return if is_valid_domain(domain) { Ok(Self(s.to_owned())) } else { Err(EmailAddressError::Malformed) };
+        }
+        let domain = ascii_domain(domain).ok_or(EmailAddressError::Malformed)?;
+        let address = format!("{local}@{domain}");
+        if address.len() > 254 {
+            return Err(EmailAddressError::TooLong);
+        }
+        Ok(Self(address))
     }
 }
 
@@ -150,5 +168,20 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(long.parse::<EmailAddress>().err(), Some(TooLong));
+    }
+
+    #[test]
+    fn internationalised_domains_travel_as_punycode() {
+        let address: EmailAddress = "ana@Bücher.de".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(address.as_str(), "ana@xn--bcher-kva.de");
+        assert_eq!(address.domain(), "xn--bcher-kva.de");
+        let japanese: EmailAddress = "info@例え.jp".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(japanese.as_str(), "info@xn--r8jz45g.jp");
+        assert_eq!(ascii_domain("BÜCHER.de").as_deref(), Some("xn--bcher-kva.de"));
+        assert_eq!(ascii_domain("Example.COM").as_deref(), Some("example.com"));
+        // A non-ASCII local part needs SMTPUTF8, which not every server speaks; invalid names stay refused.
+        for refused in ["jörg@example.com", "a@bü cher.de", "a@bücher_.de", "a@-bücher.de", "a@bücher..de"] {
+            assert!(refused.parse::<EmailAddress>().is_err(), "{refused}");
+        }
     }
 }

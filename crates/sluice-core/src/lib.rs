@@ -18,7 +18,7 @@ mod media;
 mod variant;
 mod webhook;
 
-pub use email::{EmailAddress, EmailAddressError};
+pub use email::{EmailAddress, EmailAddressError, ascii_domain};
 pub use error_text::error_chain;
 pub use event::{JobEvent, JobEventKind};
 pub use html::escape_html;

@@ -26,7 +26,7 @@ struct Inner {
     from: Mailbox,
     /// The transport URL with the password hidden, for logs and errors.
     describe: String,
-    /// Lower-cased `mail.allowed_domains`; empty allows every domain.
+    /// `mail.allowed_domains` as [`sluice_core::ascii_domain`] gives them; empty allows every domain.
     allowed_domains: Vec<String>,
 }
 
@@ -105,14 +105,14 @@ impl Mailer {
             }
             MailUrl::Smtp(url) => Transport::Smtp(smtp_transport(url, Duration::from_secs(settings.timeout_secs))?),
         };
-        let allowed_domains: Vec<String> = settings
+        let allowed_domains = settings
             .allowed_domains
             .iter()
-            .map(|domain| domain.trim().trim_start_matches('@').to_ascii_lowercase())
-            .collect();
-        if let Some(bad) = allowed_domains.iter().find(|domain| domain.is_empty() || domain.contains(['@', ' ', '/'])) {
-            return Err(NotifyError::InvalidAllowedDomain { domain: bad.clone() });
-        }
+            .map(|domain| {
+                sluice_core::ascii_domain(domain.trim().trim_start_matches('@'))
+                    .ok_or_else(|| NotifyError::InvalidAllowedDomain { domain: domain.clone() })
+            })
+            .collect::<Result<Vec<String>, NotifyError>>()?;
         let inner = Inner { transport, from, describe: settings.url.to_string(), allowed_domains };
         Ok(Mailer { inner: Arc::new(inner) })
     }

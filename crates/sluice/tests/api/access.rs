@@ -179,7 +179,8 @@ async fn links_in_notices_work_without_a_token() {
 
 #[tokio::test]
 async fn recipients_outside_the_allowed_domains_are_refused() {
-    let app = spawn_tweaked(|settings| settings.mail.allowed_domains = vec!["example.com".into()]).await;
+    let app =
+        spawn_tweaked(|settings| settings.mail.allowed_domains = vec!["example.com".into(), "bücher.de".into()]).await;
     let refused = app.upload(&["ladybird-pan-animated.gif"], &[("notify", "someone@elsewhere.test")]).await;
     assert_eq!(refused.status(), 400);
     assert_eq!(code(&refused.json().await.unwrap()), "recipient_not_allowed");
@@ -188,6 +189,13 @@ async fn recipients_outside_the_allowed_domains_are_refused() {
     assert!(files_under(&app.storage()).iter().all(|key| !key.starts_with("originals")), "nothing stays behind");
     let accepted = app.upload(&["ladybird-pan-animated.gif"], &[("notify", "Dev@EXAMPLE.com")]).await;
     assert_eq!(accepted.status(), 202);
+    // An internationalised domain matches in either form, and the job names it as mail carries it.
+    for to in ["ana@BÜCHER.de", "ana@xn--bcher-kva.de"] {
+        let accepted = app.upload(&["ladybird-pan-animated.gif"], &[("notify", to)]).await;
+        assert_eq!(accepted.status(), 202, "{to}");
+        let job = accepted.json::<Value>().await.unwrap();
+        assert_eq!(job["notification"]["to"], "ana@xn--bcher-kva.de", "{to}");
+    }
     app.stop().await;
 }
 
