@@ -14,6 +14,7 @@ mod document;
 mod error;
 mod idempotency;
 mod openapi;
+mod origin;
 mod rate_limit;
 mod routes;
 mod serve;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub(crate) tokens: access::Tokens,
     /// The per-client limit on uploads, when configured.
     pub(crate) upload_limiter: Option<Arc<rate_limit::RateLimiter>>,
+    /// The origins whose web pages may use the API (`server.cors_origins`).
+    pub(crate) origins: Arc<origin::AllowedOrigins>,
 }
 
 impl AppState {
@@ -60,7 +63,8 @@ impl AppState {
         let uploads = Arc::new(Semaphore::new(settings.max_concurrent_uploads));
         let tokens = access::Tokens::new(&settings.api_tokens);
         let upload_limiter = rate_limit::RateLimiter::from_settings(&settings.rate_limit).map(Arc::new);
-        Self { pipeline, settings: Arc::new(settings), uploads, closing, tokens, upload_limiter }
+        let origins = Arc::new(origin::AllowedOrigins::new(&settings.cors_origins));
+        Self { pipeline, settings: Arc::new(settings), uploads, closing, tokens, upload_limiter, origins }
     }
 }
 
@@ -75,10 +79,11 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The complete application: routes, request ids, tracing, panic safety.
+/// The complete application: routes, the cross-origin check and CORS, request ids, tracing, panic safety.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
-    routes::routes(state, timeout)
+    routes::routes(state.clone(), timeout)
+        .layer(axum::middleware::from_fn_with_state(state, origin::guard))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");

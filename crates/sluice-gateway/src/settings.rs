@@ -42,6 +42,9 @@ pub struct GatewaySettings {
     pub trust_forwarded_for: bool,
     /// Per-client limit on uploads.
     pub rate_limit: RateLimitSettings,
+    /// Origins (`https://app.example.com`, or `*` for all) whose web pages may call the API: they get CORS
+    /// headers. Uploads from pages of any other origin are refused (cross-site request forgery).
+    pub cors_origins: Vec<String>,
 }
 
 /// The `[server.rate_limit]` section: a token bucket per client address for `POST /v1/uploads`.
@@ -101,6 +104,7 @@ impl Default for GatewaySettings {
             link_ttl_secs: 7 * 24 * 60 * 60,
             trust_forwarded_for: false,
             rate_limit: RateLimitSettings::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -143,6 +147,17 @@ impl GatewaySettings {
         }
         if self.link_ttl_secs == 0 {
             return Err("server.link_ttl_secs must be at least 1".to_owned());
+        }
+        if let Some((index, bad)) = self
+            .cors_origins
+            .iter()
+            .enumerate()
+            .find(|(_, origin)| origin.trim() != "*" && crate::origin::normalise_origin(origin).is_none())
+        {
+            return Err(format!(
+                "server.cors_origins[{index}] must be an origin such as https://app.example.com (scheme, host and \
+                 port only) or \"*\" (got {bad:?})"
+            ));
         }
         if self.rate_limit.uploads_per_minute > 0 && self.rate_limit.burst == 0 {
             return Err("server.rate_limit.burst must be at least 1 when uploads_per_minute is set".to_owned());

@@ -164,6 +164,13 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
         }
 
         let (next, kind) = match failure {
+            // Storage went away past the retries: the job runs again later (what was converted stays done)
+            // rather than fail for an outage; only an outage that outlasts every run fails it.
+            Some(problem) if problem.code == STORAGE_UNAVAILABLE && record.attempts < RUNS_THROUGH_OUTAGES => {
+                tracing::warn!(attempt = record.attempts, "storage unreachable; the job runs again shortly");
+                shared.retry_later(id, requeue);
+                return;
+            }
             Some(problem) => {
                 tracing::error!(code = %problem.code, message = %problem.message, "job failed");
                 record.error = Some(problem);
@@ -176,7 +183,8 @@ async fn convert_job(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobI
             return;
         }
         if let Err(error) = shared.save(&record).await {
-            tracing::error!(error = %error, "cannot record the job's end; it resumes on the next start");
+            tracing::error!(error = %error, "cannot record the job's end; the job runs again shortly");
+            shared.retry_later(id, requeue);
             return;
         }
         shared.metrics.job_finished(next == JobState::Completed);
@@ -394,7 +402,14 @@ async fn write_outputs(shared: &Shared, products: Vec<Product>) -> FileOutcome {
 }
 
 /// The problem recorded when storage fails past its retries; the details go to the log, not the document.
+/// The code of a job stopped because storage could not be reached.
+const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+
+/// Runs of a job (its `attempts`) that a storage outage may take before the job fails: with the pause of
+/// `pipeline.retry_max_ms` between them (30 s by default), outages of several minutes pass.
+const RUNS_THROUGH_OUTAGES: u32 = 10;
+
 fn storage_problem(error: &StoreError) -> Problem {
     tracing::error!(error = %error, source = ?std::error::Error::source(error), "storage failed");
-    Problem::new("storage_unavailable", "object storage could not be reached; the job was stopped")
+    Problem::new(STORAGE_UNAVAILABLE, "object storage could not be reached; the job was stopped")
 }

@@ -87,28 +87,37 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
         }
     }
     shared.metrics.mail_finished(sent, started.elapsed());
-    // Recorded on the record as stored now: the webhook stage may have recorded an attempt meanwhile.
-    let recorded = shared
-        .update_record(id, |record| {
-            let notification = &mut record.notification;
-            match result {
-                Ok(attempts) => {
-                    notification.attempts += attempts;
-                    notification.state = NotificationState::Sent;
-                    notification.error = None;
+    // Recorded on the record as stored now: the webhook stage may have recorded an attempt meanwhile. While
+    // storage is down, recording is tried again (not the mail) until it works or the process stops; a notice
+    // left `pending` by a stop may be sent again on the next start, and its Message-ID lets the receiver see
+    // the duplicate.
+    let pause = std::time::Duration::from_millis(shared.settings.retry_max_ms);
+    loop {
+        let recorded = shared
+            .update_record(id, |record| {
+                let notification = &mut record.notification;
+                match &result {
+                    Ok(attempts) => {
+                        notification.attempts += attempts;
+                        notification.state = NotificationState::Sent;
+                        notification.error = None;
+                    }
+                    Err((problem, attempts)) => {
+                        notification.attempts += attempts;
+                        notification.state = NotificationState::Failed;
+                        notification.error = Some(problem.clone());
+                    }
                 }
-                Err((problem, attempts)) => {
-                    notification.attempts += attempts;
-                    notification.state = NotificationState::Failed;
-                    notification.error = Some(problem);
-                }
-            }
-        })
-        .await;
-    match recorded {
-        Ok(Some((record, ()))) => shared.publish(JobEventKind::Notification, &record),
-        Ok(None) => {}
-        // The mail may be sent again on the next start; its Message-ID lets the receiver see the duplicate.
-        Err(error) => tracing::error!(error = %error, "cannot record the notice's delivery"),
+            })
+            .await;
+        match recorded {
+            Ok(Some((record, ()))) => return shared.publish(JobEventKind::Notification, &record),
+            Ok(None) => return,
+            Err(error) => tracing::error!(error = %error, "cannot record the notice's delivery; trying again"),
+        }
+        tokio::select! {
+            () = shared.stopping.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
     }
 }

@@ -253,12 +253,14 @@ impl Pipeline {
             webhook_stage::run(Arc::clone(&shared), webhook_rx, webhook_tx.clone(), notify_stop.clone())
                 .instrument(tracing::info_span!("webhook_stage")),
         );
-        // Any job id created from now on has this one's millisecond or a later one (UUIDv7): originals of an id
-        // from an earlier millisecond with no record belong to an upload a crash cut short, before its 202.
-        let started = JobId::new();
+        // Any job id created from now on has this one's millisecond or a later one (UUIDv7): in a store of its
+        // own, originals of an id from an earlier millisecond with no record belong to an upload a crash cut
+        // short, before its 202. In a shared bucket another instance may still be receiving such an upload, so
+        // only ids older than `SHARED_ORPHAN_AGE` count there (swept hourly as well).
+        let started = JobId::new().created_millis();
         shared.spawn("recovery", async move {
             recover(Arc::clone(&recovery), recovery_convert, recovery_notify, recovery_webhook).await;
-            sweep_orphans(&recovery, started).await;
+            sweep_orphans(&recovery, orphans_before(&recovery, started)).await;
         });
         shared.spawn("abandoned-writes", remove_abandoned_writes(Arc::clone(&shared)));
 
@@ -433,10 +435,24 @@ async fn recover(
     }
 }
 
+/// How old an upload without a record must be before a shared bucket's sweep removes it: far longer than any
+/// upload body takes to arrive, so an upload another instance is still receiving is never touched.
+const SHARED_ORPHAN_AGE: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// The sweep's cut-off for a sweep at `now_millis`: ids made before it are uploads cut short by a crash.
+fn orphans_before(shared: &Shared, now_millis: u64) -> u64 {
+    if shared.blobs.may_be_shared() {
+        let age = u64::try_from(SHARED_ORPHAN_AGE.as_millis()).unwrap_or(u64::MAX);
+        now_millis.saturating_sub(age)
+    } else {
+        now_millis
+    }
+}
+
 /// Removes the stored files of uploads that a crash (kill -9, power loss) cut short before their job record
-/// was written: they were never acknowledged, and nothing else would ever delete them. Only ids older than
-/// `started` are considered, so uploads being received by this process are left alone.
-async fn sweep_orphans(shared: &Shared, started: JobId) {
+/// was written: they were never acknowledged, and nothing else would ever delete them. Only ids made before
+/// `before_millis` are considered, so uploads still being received are left alone.
+async fn sweep_orphans(shared: &Shared, before_millis: u64) {
     let listed = shared.with_storage_retries("list originals", || shared.blobs.list_keys(keys::ORIGINALS_PREFIX)).await;
     let keys = match listed {
         Ok(keys) => keys,
@@ -448,7 +464,7 @@ async fn sweep_orphans(shared: &Shared, started: JobId) {
     let candidates: std::collections::BTreeSet<JobId> = keys
         .iter()
         .filter_map(|key| keys::job_of_original(key))
-        .filter(|id| id.created_millis() < started.created_millis())
+        .filter(|id| id.created_millis() < before_millis)
         .collect();
     let mut removed = 0u64;
     for id in candidates {
@@ -480,7 +496,8 @@ async fn sweep_orphans(shared: &Shared, started: JobId) {
 const ABANDONED_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// Removes, at start and then hourly, the staged files that writes cut short by a crash left in a local
-/// storage folder (see [`Blobs::remove_abandoned_writes`]); ends when the pipeline stops.
+/// storage folder (see [`Blobs::remove_abandoned_writes`]), and in a shared bucket the old uploads a crash cut
+/// short; ends when the pipeline stops.
 async fn remove_abandoned_writes(shared: Arc<Shared>) {
     let mut hourly = tokio::time::interval(ABANDONED_AFTER);
     loop {
@@ -492,6 +509,10 @@ async fn remove_abandoned_writes(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "removed the staged files of writes a crash cut short"),
             Err(error) => tracing::warn!(error = %error, "cannot remove abandoned writes; trying again in an hour"),
+        }
+        if shared.blobs.may_be_shared() {
+            // No start of this instance sweeps what another instance's crash left in a shared bucket.
+            sweep_orphans(&shared, orphans_before(&shared, JobId::new().created_millis())).await;
         }
     }
 }

@@ -9,8 +9,8 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig, WriteMultipart,
+    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 
 use crate::group_commit::GroupCommit;
@@ -173,6 +173,23 @@ impl Blobs {
         Ok(Self { store: Arc::new(store), local_root: Some(Arc::new(path.to_path_buf())), presigner: None, deferred })
     }
 
+    /// What an object at `key` is stored with: in a bucket its `Content-Type` (from the key's extension, which
+    /// sluice chose), so the bucket serves it right when it is read directly; a local folder keeps none.
+    fn attributes(&self, key: &str) -> Attributes {
+        if self.local_root.is_some() {
+            return Attributes::default();
+        }
+        let extension = key.rsplit_once('.').map_or("", |(_, extension)| extension);
+        let media = sluice_core::MediaType::from_extension(extension);
+        Attributes::from_iter([(Attribute::ContentType, media.mime())])
+    }
+
+    /// Whether other sluice instances may write to this store at the same time: an S3 bucket may be shared by
+    /// instances behind a load balancer, a local folder belongs to one process.
+    pub fn may_be_shared(&self) -> bool {
+        self.local_root.is_none()
+    }
+
     /// The signer of links straight to the store: set for S3 with `storage.s3.presigned_links`.
     pub fn presigner(&self) -> Option<&Presigner> {
         self.presigner.as_ref()
@@ -191,13 +208,17 @@ impl Blobs {
     /// Writes `bytes` at `key`, replacing what was there (outputs have deterministic keys, so a re-run
     /// overwrites instead of duplicating).
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        self.store.put(&Path::from(key), PutPayload::from(bytes)).await.map_err(|e| StoreError::backend(key, e))?;
+        let options = PutOptions { attributes: self.attributes(key), ..PutOptions::default() };
+        self.store
+            .put_opts(&Path::from(key), PutPayload::from(bytes), options)
+            .await
+            .map_err(|e| StoreError::backend(key, e))?;
         Ok(())
     }
 
     /// Writes `bytes` at `key` only if nothing is there yet.
     pub async fn create(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
-        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        let options = PutOptions { mode: PutMode::Create, attributes: self.attributes(key), ..PutOptions::default() };
         self.store
             .put_opts(&Path::from(key), PutPayload::from(bytes), options)
             .await
@@ -250,6 +271,7 @@ impl Blobs {
     pub fn writer(&self, key: &str) -> BlobWriter {
         BlobWriter {
             store: Arc::clone(&self.store),
+            attributes: self.attributes(key),
             key: key.to_owned(),
             buffer: BytesMut::new(),
             multipart: None,
@@ -408,6 +430,8 @@ fn resolve_range(range: ByteRange, size: u64) -> Option<Range<u64>> {
 /// with a bounded number of parts in flight, so memory stays flat however large the object.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
+    /// What the object is stored with (see [`Blobs::attributes`]).
+    attributes: Attributes,
     key: String,
     buffer: BytesMut,
     multipart: Option<WriteMultipart>,
@@ -425,9 +449,10 @@ impl BlobWriter {
         }
         self.buffer.extend_from_slice(&chunk);
         if self.buffer.len() >= PART_SIZE {
+            let options = PutMultipartOptions { attributes: self.attributes.clone(), ..PutMultipartOptions::default() };
             let upload = self
                 .store
-                .put_multipart(&Path::from(self.key.as_str()))
+                .put_multipart_opts(&Path::from(self.key.as_str()), options)
                 .await
                 .map_err(|e| StoreError::backend(&self.key, e))?;
             let mut multipart = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -451,7 +476,8 @@ impl BlobWriter {
             None => {
                 let payload = PutPayload::from(std::mem::take(&mut self.buffer).freeze());
                 let path = Path::from(self.key.as_str());
-                self.store.put(&path, payload).await.map_err(|e| StoreError::backend(&self.key, e))?;
+                let options = PutOptions { attributes: std::mem::take(&mut self.attributes), ..PutOptions::default() };
+                self.store.put_opts(&path, payload, options).await.map_err(|e| StoreError::backend(&self.key, e))?;
             }
         }
         Ok(())

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, StreamExt};
 use serde::Deserialize;
 use sluice_core::{JobEventKind, JobId, JobRecord, JobState};
 use tokio::sync::broadcast::error::RecvError;
@@ -130,12 +130,22 @@ pub(crate) async fn list_jobs(
 pub(crate) async fn job_events(
     State(app): State<AppState>,
     PathText(id): PathText,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let id = parse_id(&id)?;
     // Subscribe before reading the record, so no change between the two is missed.
     let receiver = app.pipeline.subscribe();
     let record = load(&app, id).await?;
     let closing = app.closing.clone();
+    // In a bucket shared by several instances, the job may be run by another one, whose events never reach
+    // this process: the stored record is then read again every few seconds, and a change is sent as a snapshot.
+    let mut recheck = app.pipeline.blobs().may_be_shared().then(|| {
+        let mut every = tokio::time::interval(SHARED_STORE_RECHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every
+    });
+    if let Some(every) = recheck.as_mut() {
+        every.reset(); // the first tick comes one period from now, not at once
+    }
 
     struct Listener {
         app: AppState,
@@ -143,8 +153,12 @@ pub(crate) async fn job_events(
         receiver: tokio::sync::broadcast::Receiver<sluice_core::JobEvent>,
         first: Option<JobRecord>,
         done: bool,
+        recheck: Option<tokio::time::Interval>,
+        /// When the last record sent was updated, to tell a re-read record that changed.
+        seen: time::OffsetDateTime,
     }
-    let listener = Listener { app, id, receiver, first: Some(record), done: false };
+    let seen = record.updated_at;
+    let listener = Listener { app, id, receiver, first: Some(record), done: false, recheck, seen };
     let events = stream::unfold(listener, |mut listener| async move {
         if listener.done {
             return None;
@@ -152,29 +166,47 @@ pub(crate) async fn job_events(
         if let Some(record) = listener.first.take() {
             listener.done = record.is_settled();
             let event = sse_event(&listener.app, JobEventKind::Snapshot, &record);
-            return Some((Ok(event), listener));
+            return Some((Ok::<Event, Infallible>(event), listener));
         }
         loop {
-            match listener.receiver.recv().await {
-                Ok(event) if event.job.id == listener.id => {
+            let received = match listener.recheck.as_mut() {
+                Some(every) => tokio::select! {
+                    received = listener.receiver.recv() => Some(received),
+                    _ = every.tick() => None,
+                },
+                None => Some(listener.receiver.recv().await),
+            };
+            match received {
+                Some(Ok(event)) if event.job.id == listener.id => {
                     let job: Arc<JobRecord> = event.job;
                     listener.done = job.is_settled();
+                    listener.seen = job.updated_at;
                     return Some((Ok(sse_event(&listener.app, event.kind, &job)), listener));
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    // Missed events: the stored record is the truth.
-                    let record = load(&listener.app, listener.id).await.ok()?;
+                Some(Ok(_)) => {}
+                // Missed events, or a look at what another instance may have done: the stored record is the truth.
+                Some(Err(RecvError::Lagged(_))) | None => {
+                    // Unreadable for now (storage down): looked at again on the next tick or event.
+                    let Ok(record) = load(&listener.app, listener.id).await else { continue };
+                    if record.updated_at == listener.seen && !record.is_settled() {
+                        continue;
+                    }
                     listener.done = record.is_settled();
+                    listener.seen = record.updated_at;
                     return Some((Ok(sse_event(&listener.app, JobEventKind::Snapshot, &record)), listener));
                 }
-                Err(RecvError::Closed) => return None,
+                Some(Err(RecvError::Closed)) => return None,
             }
         }
     });
     let events = events.take_until(async move { closing.cancelled().await });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    // A reverse proxy (nginx) would hold the events back in its buffer without this header.
+    let unbuffered = [(header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"))];
+    Ok((unbuffered, Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))))
 }
+
+/// How often an event stream re-reads the job's record when the store may be shared by other instances.
+const SHARED_STORE_RECHECK: Duration = Duration::from_secs(2);
 
 /// One event of `GET /v1/jobs/{id}/events`, as the OpenAPI document describes each event of the stream.
 #[derive(ToSchema)]

@@ -123,14 +123,17 @@ async fn accept(
         return Err(too_large(max));
     }
     let idempotency_key = IdempotencyKey::from_headers(headers)?;
+    let shutting_down = || ApiError::unavailable("shutting_down", "the service is restarting; try again shortly", 10);
+    // Checked first: while the server drains, the shutdown holds the upload permits it waits for.
+    if !app.pipeline.is_accepting() {
+        return Err(shutting_down());
+    }
     let Ok(_receiving) = app.uploads.clone().try_acquire_owned() else {
         return Err(ApiError::unavailable("too_many_uploads", "too many uploads in progress; try again shortly", 2));
     };
     let slot = app.pipeline.reserve().map_err(|full| match full {
         QueueFull::Full => ApiError::unavailable("queue_full", "the conversion queue is full; try again shortly", 10),
-        QueueFull::ShuttingDown => {
-            ApiError::unavailable("shutting_down", "the service is restarting; try again shortly", 10)
-        }
+        QueueFull::ShuttingDown => shutting_down(),
     })?;
 
     let id = JobId::new();

@@ -372,3 +372,66 @@ async fn keys_survive_a_restart() {
     assert_eq!(replay["state"], "completed");
     second.stop().await;
 }
+
+/// A form a web page on `origin` would post.
+async fn post_from(app: &TestApp, origin: &str) -> reqwest::Response {
+    let bytes = std::fs::read(sample("ladybird-pan-animated.gif")).unwrap();
+    let form = Form::new().part("file", Part::bytes(bytes).file_name("ladybird.gif")).text("variants", "thumb");
+    app.client.post(app.url("/v1/uploads")).header("Origin", origin).multipart(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn uploads_from_other_sites_web_pages_are_refused() {
+    let app = spawn_with(Options::default()).await;
+    let refused = post_from(&app, "http://evil.example").await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(code(&refused.json().await.unwrap()), "cross_origin_refused");
+    assert_eq!(post_from(&app, "null").await.status(), 403, "a sandboxed page or a file");
+    assert!(files_under(&app.storage()).iter().all(|key| !key.starts_with("originals")), "nothing stored");
+    // The gateway's own pages (its address, as the browser reached it) and clients that are not browsers.
+    assert_eq!(post_from(&app, &app.base).await.status(), 202);
+    assert_eq!(app.upload(&["ladybird-pan-animated.gif"], &[("variants", "thumb")]).await.status(), 202);
+    // Reading is not refused, but other sites get no CORS headers, so their pages cannot read the answer.
+    let read = app.client.get(app.url("/v1/variants")).header("Origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(read.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn listed_origins_get_cors_headers_and_preflight_answers() {
+    let app = spawn_tweaked(|settings| settings.server.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/uploads"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization, idempotency-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://app.example.com");
+    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("authorization") && allowed.contains("idempotency-key"), "{allowed}");
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+
+    let accepted = post_from(&app, "https://app.example.com").await;
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert!(accepted.headers()["access-control-expose-headers"].to_str().unwrap().contains("location"));
+    assert!(accepted.headers()["vary"].to_str().unwrap().contains("origin"));
+
+    let other = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/v1/uploads"))
+        .header("Origin", "https://other.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+    assert_eq!(post_from(&app, "https://other.example.com").await.status(), 403);
+    app.stop().await;
+}

@@ -119,6 +119,20 @@ async fn s3_storage_holds_originals_outputs_and_records() {
     );
     let url = app.url(done["files"][0]["outputs"][0]["url"].as_str().unwrap());
     assert_eq!(app.client.get(url).send().await.unwrap().status(), 200);
+    // Objects carry their Content-Type, so a bucket served directly serves them right (the S3 server keeps
+    // each object's attributes in a metadata file beside the bucket's folder).
+    let mut content_types: Vec<String> = std::fs::read_dir(s3.data_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(".metadata.json"))
+        .filter_map(|path| {
+            let attributes: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            attributes["content_type"].as_str().map(str::to_owned)
+        })
+        .collect();
+    content_types.sort();
+    content_types.dedup();
+    assert_eq!(content_types, ["application/json", "image/gif", "image/webp"]);
     app.stop().await;
 }
 
@@ -176,6 +190,7 @@ async fn events_stream_the_job_until_it_ends() {
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let stream = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    assert_eq!(stream.headers()["x-accel-buffering"], "no", "proxies pass the events on at once");
     let body = tokio::time::timeout(Duration::from_secs(60), async {
         let mut body = String::new();
         let mut chunks = stream.bytes_stream();
@@ -197,6 +212,38 @@ async fn events_stream_the_job_until_it_ends() {
 }
 
 #[tokio::test]
+async fn events_on_another_instance_sharing_the_bucket_follow_the_job_to_its_end() {
+    let s3 = S3Server::start().await.unwrap();
+    let runs = spawn_with(Options { s3: Some(&s3), ..Options::default() }).await;
+    let watches = spawn_with(Options { s3: Some(&s3), ..Options::default() }).await;
+    let photos = ["forest-stream.jpg", "dragonfly-on-branch.jpg", "dandelions-at-sunset.jpg", "forest-stream.jpg"];
+    let response = runs.upload(&photos, &[]).await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let stream = watches.client.get(watches.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut body = String::new();
+        let mut chunks = stream.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            body.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        body
+    })
+    .await
+    .expect("the event stream on the other instance did not end by itself");
+    let states: Vec<String> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str::<Value>(data).unwrap()["state"].as_str().unwrap().to_owned())
+        .collect();
+    // Watched from the start (four photos take a while), the end comes from the record in the bucket.
+    assert!(states.len() >= 2 && states[0] != "completed", "{body}");
+    assert_eq!(states.last().map(String::as_str), Some("completed"), "{body}");
+    runs.stop().await;
+    watches.stop().await;
+}
+
+#[tokio::test]
 async fn prefer_wait_returns_the_finished_job() {
     let app = spawn_app().await;
     let bytes = std::fs::read(crate::helpers::sample("ladybird-pan-animated.gif")).unwrap();
@@ -209,6 +256,39 @@ async fn prefer_wait_returns_the_finished_job() {
     assert_eq!(response.headers()["preference-applied"], "wait=30");
     let document: Value = response.json().await.unwrap();
     assert_eq!(document["state"], "completed");
+    app.stop().await;
+}
+
+/// A job id made `hours` ago (UUIDv7 keeps its millisecond in the first 48 bits).
+fn id_made_hours_ago(hours: u64) -> JobId {
+    let now = JobId::new().to_string();
+    let millis = JobId::new().created_millis() - hours * 60 * 60 * 1000;
+    format!("{:08x}-{:04x}{}", millis >> 16, millis & 0xffff, &now[13..]).parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_shared_bucket_sweeps_only_old_uploads_without_a_record() {
+    let s3 = S3Server::start().await.unwrap();
+    // Another instance may still be receiving the recent upload; the old one was cut short by a crash.
+    let recent = JobId::new();
+    let old = id_made_hours_ago(7);
+    assert!(old.created_millis() < recent.created_millis());
+    let bucket = s3.data_dir().join(s3.bucket());
+    for id in [recent, old] {
+        let folder = bucket.join(format!("originals/{id}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("0.jpg"), b"\xff\xd8 first file of an upload").unwrap();
+    }
+    let app = spawn_with(Options { s3: Some(&s3), ..Options::default() }).await;
+    let old_original = bucket.join(format!("originals/{old}/0.jpg"));
+    for _ in 0..100 {
+        if !old_original.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!old_original.exists(), "the old upload without a record is swept");
+    assert!(bucket.join(format!("originals/{recent}/0.jpg")).exists(), "a recent upload is another instance's");
     app.stop().await;
 }
 

@@ -103,8 +103,13 @@ async fn sigterm_lets_an_upload_still_arriving_finish() {
     tokio::io::AsyncWriteExt::write_all(&mut stream, first).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     sluice.sigterm();
+    // Meanwhile a new upload is told the service is restarting (not that too many uploads are running).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _, body) =
+        answer(upload(&client(), &sluice.base(), vec![("new.png".into(), png(8, 8), None)], &[]).await.unwrap()).await;
+    assert_eq!((status, code(&body)), (503, "shutting_down"), "{body}");
     // Longer than the 5 s the server gives open connections once the drain is over.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
     tokio::io::AsyncWriteExt::write_all(&mut stream, rest).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer))
