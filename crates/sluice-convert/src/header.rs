@@ -146,7 +146,24 @@ fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
     })?;
     let (width, height, precision) =
         frame.ok_or_else(|| Reason::boxed("no JPEG frame header before the image data"))?;
+    let scans = jpeg_scans(input);
+    if scans > MAX_JPEG_SCANS {
+        return Err(Reason::boxed(format!(
+            "the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are decoded (a progressive JPEG has about 10)"
+        )));
+    }
     Ok((width, height, JpegFrame { precision, orientation }))
+}
+
+/// Most scans a JPEG may have. Each scan of a progressive JPEG is a pass over the whole image, so a small file of
+/// thousands of near-empty scans costs minutes of CPU (a decoder cannot be stopped midway); encoders write
+/// about 10, and a handful of tools a few dozen.
+const MAX_JPEG_SCANS: usize = 256;
+
+/// How many scans a JPEG has: its start-of-scan markers. In entropy-coded data every 0xFF byte is followed by
+/// 0x00 or a restart marker, so `FF DA` there is always a real marker.
+fn jpeg_scans(input: &[u8]) -> usize {
+    input.windows(2).filter(|pair| *pair == [0xFF, 0xDA]).count()
 }
 
 /// The ICC profile a JPEG embeds: its APP2 `ICC_PROFILE` chunks joined in their sequence order. None when
@@ -265,6 +282,23 @@ mod tests {
         let header = read(&data, MediaType::Jpeg).map_err(|e| e.to_string());
         let expected = JpegFrame { precision: 8, orientation: Some(Orientation::Rotate90) };
         assert_eq!(header, Ok(Header { media: MediaType::Jpeg, width: 100, height: 50, jpeg: Some(expected) }));
+    }
+
+    #[test]
+    fn jpegs_with_too_many_scans_are_refused_from_the_header() {
+        // SOF2 (progressive) 16x16 grey, then scans that each carry one byte of data.
+        let mut data = vec![0xFF, 0xD8, 0xFF, 0xC2, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0];
+        let scan = [0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 63, 0x10, 0x00];
+        for _ in 0..MAX_JPEG_SCANS {
+            data.extend_from_slice(&scan);
+        }
+        let mut ended = data.clone();
+        ended.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(jpeg(&ended).is_ok(), "{MAX_JPEG_SCANS} scans are decoded");
+        data.extend_from_slice(&scan);
+        data.extend_from_slice(&[0xFF, 0xD9]);
+        let refused = jpeg(&data).err().map(|error| error.to_string()).unwrap_or_default();
+        assert!(refused.contains(&format!("{} scans", MAX_JPEG_SCANS + 1)), "{refused}");
     }
 
     #[test]
