@@ -1,6 +1,7 @@
 //! The object-storage layout. Every key sluice writes is built here from typed parts, never from client
 //! input, so a key can never escape its prefix: `originals/{job}/{n}.{ext}`, `outputs/{job}/{n}/{variant}.{ext}`,
-//! `reports/{job}/{n}.{ext}` and `jobs/{job}.json`.
+//! `reports/{job}/{n}.{ext}` and `jobs/{job}.json`; in a bucket shared by several instances also
+//! `active/{job}/{instance}`, `takeovers/{job}/{instance}` and `instances/{instance}.json` (who runs what).
 
 use crate::{JobId, MediaType, VariantName};
 
@@ -41,8 +42,50 @@ pub fn job_of_original(key: &str) -> Option<JobId> {
 }
 
 /// The prefixes under which a job's data lives, for clean-up.
-pub fn job_prefixes(job: JobId) -> [String; 3] {
-    [format!("originals/{job}/"), format!("outputs/{job}/"), format!("reports/{job}/")]
+pub fn job_prefixes(job: JobId) -> [String; 5] {
+    [
+        format!("originals/{job}/"),
+        format!("outputs/{job}/"),
+        format!("reports/{job}/"),
+        active_prefix(job),
+        takeovers_prefix(job),
+    ]
+}
+
+/// Prefix of the markers of unsettled jobs in a shared bucket.
+pub const ACTIVE_PREFIX: &str = "active/";
+
+/// The marker saying that `instance` runs the unsettled job `job` (an empty object).
+pub fn active(job: JobId, instance: &str) -> String {
+    format!("{ACTIVE_PREFIX}{job}/{instance}")
+}
+
+/// The prefix of a job's markers.
+pub fn active_prefix(job: JobId) -> String {
+    format!("{ACTIVE_PREFIX}{job}/")
+}
+
+/// The job and instance an `active/{job}/{instance}` key names, if it is one.
+pub fn parse_active(key: &str) -> Option<(JobId, &str)> {
+    let (job, instance) = key.strip_prefix(ACTIVE_PREFIX)?.split_once('/')?;
+    let valid = !instance.is_empty() && !instance.contains('/');
+    Some((job.parse().ok()?, instance)).filter(|_| valid)
+}
+
+/// The claim, made once with create-if-absent, that takes `job` over from the dead instance `from`: of several
+/// instances trying at once, the one that creates it runs the job.
+pub fn takeover(job: JobId, from: &str) -> String {
+    format!("takeovers/{job}/{from}")
+}
+
+/// The prefix of a job's takeover claims.
+pub fn takeovers_prefix(job: JobId) -> String {
+    format!("takeovers/{job}/")
+}
+
+/// The heartbeat of a running instance: when it was last known alive.
+pub fn heartbeat(instance: &str) -> String {
+    format!("instances/{instance}.json")
 }
 
 /// The type of a stored file, from its key's extension (every key ends in its type's extension).

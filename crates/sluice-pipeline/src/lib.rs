@@ -14,6 +14,7 @@ mod cpu_pool;
 mod links;
 mod metrics;
 mod notify;
+mod ownership;
 mod pipeline;
 mod reports;
 mod retry;

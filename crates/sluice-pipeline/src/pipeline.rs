@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use crate::cpu_pool::CpuPool;
 use crate::webhook::stage::{self as webhook_stage, Due};
-use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, Webhooks, convert, notify};
+use crate::{Backoff, Links, Metrics, PipelineSettings, Reports, Webhooks, convert, notify, ownership};
 
 /// Events buffered per listener before a slow listener starts to lag (it then re-reads the record).
 const EVENT_BUFFER: usize = 1024;
@@ -63,6 +63,10 @@ pub(crate) struct Shared {
     /// Serialise the read-modify-write of a job's record by the stages that may finish at the same time (the
     /// notice and the webhook), one lock per stripe of job ids.
     pub(crate) record_locks: Box<[tokio::sync::Mutex<()>; RECORD_LOCK_STRIPES]>,
+    /// This process's id among the instances sharing a bucket (time-ordered, new at every start).
+    pub(crate) instance: Arc<str>,
+    /// Set once the first heartbeat is written: no job is marked as this instance's before it.
+    pub(crate) first_beat: tokio::sync::OnceCell<()>,
 }
 
 /// Stripes of [`Shared::record_locks`].
@@ -115,9 +119,13 @@ impl Shared {
         Ok(Some((record, changed)))
     }
 
-    /// Saves a record, retrying while storage recovers.
+    /// Saves a record, retrying while storage recovers. In a shared bucket, a settled job's markers go with it.
     pub(crate) async fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
-        self.with_storage_retries("save job record", || self.journal.save(record)).await
+        self.with_storage_retries("save job record", || self.journal.save(record)).await?;
+        if record.is_settled() && self.blobs.may_be_shared() {
+            ownership::forget(self, record.id).await;
+        }
+        Ok(())
     }
 
     /// Tells live listeners about a change.
@@ -173,6 +181,9 @@ pub struct Pipeline {
     /// Cancelled to stop the notify stage, after the convert stage has drained.
     notify_stop: CancellationToken,
     convert_jobs: TaskTracker,
+    /// Cancelled once shutdown is over, to stop the heartbeat (in a shared bucket) and remove it.
+    heartbeat_stop: CancellationToken,
+    heartbeat: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 /// A place reserved in the convert queue for a job about to be accepted: reserve it before taking an upload,
@@ -222,6 +233,8 @@ impl Pipeline {
             tasks: TaskTracker::new(),
             stopping: CancellationToken::new(),
             record_locks: Box::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
+            instance: Arc::from(uuid::Uuid::now_v7().to_string()),
+            first_beat: tokio::sync::OnceCell::new(),
         });
         let (convert_tx, convert_rx) = mpsc::channel(capacity);
         let (notify_tx, notify_rx) = mpsc::channel(capacity);
@@ -258,11 +271,22 @@ impl Pipeline {
         // short, before its 202. In a shared bucket another instance may still be receiving such an upload, so
         // only ids older than `SHARED_ORPHAN_AGE` count there (swept hourly as well).
         let started = JobId::new().created_millis();
+        let queues =
+            ownership::Queues { convert: recovery_convert, notify: recovery_notify, webhook: recovery_webhook };
         shared.spawn("recovery", async move {
-            recover(Arc::clone(&recovery), recovery_convert, recovery_notify, recovery_webhook).await;
+            recover(&recovery, &queues).await;
             sweep_orphans(&recovery, orphans_before(&recovery, started)).await;
+            if recovery.blobs.may_be_shared() {
+                // From now on, the jobs of instances that stop are taken over by the live ones.
+                ownership::watch(recovery, queues).await;
+            }
         });
         shared.spawn("abandoned-writes", remove_abandoned_writes(Arc::clone(&shared)));
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = shared.blobs.may_be_shared().then(|| {
+            tracing::info!(instance = %shared.instance, "sharing the bucket with other instances");
+            tokio::spawn(ownership::keep_beating(Arc::clone(&shared), heartbeat_stop.clone()))
+        });
 
         Self {
             shared,
@@ -272,7 +296,21 @@ impl Pipeline {
             accepting: Arc::new(AtomicBool::new(true)),
             notify_stop,
             convert_jobs,
+            heartbeat_stop,
+            heartbeat: Arc::new(std::sync::Mutex::new(heartbeat)),
         }
+    }
+
+    /// Marks a job about to be accepted as this instance's, before its record is stored, so that in a shared
+    /// bucket no other instance runs it while this one lives (see the `ownership` module). Nothing to do in a
+    /// bucket of one's own.
+    pub async fn mark_as_mine(&self, id: JobId) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        if !shared.blobs.may_be_shared() {
+            return Ok(());
+        }
+        shared.first_beat.get_or_try_init(|| ownership::beat(shared)).await?;
+        shared.blobs.put(&keys::active(id, &shared.instance), bytes::Bytes::new()).await
     }
 
     /// Reserves a place in the convert queue for an upload, or says why there is none.
@@ -367,27 +405,43 @@ impl Pipeline {
         if tokio::time::timeout_at(deadline, self.shared.tasks.wait()).await.is_err() {
             tracing::warn!("notices still being sent at the shutdown deadline; they resume on the next start");
         }
+        // Without a heartbeat, other instances sharing the bucket take over what is left at once.
+        self.heartbeat_stop.cancel();
+        let heartbeat = self.heartbeat.lock().ok().and_then(|mut handle| handle.take());
+        if let Some(heartbeat) = heartbeat {
+            let _ = tokio::time::timeout(ownership::HEARTBEAT_EVERY, heartbeat).await;
+        }
         tracing::info!("pipeline stopped");
     }
 }
 
-/// Re-queues every job that was accepted but not finished (or whose notice or webhook was not delivered)
-/// before the last stop, oldest first; a webhook waiting to retry is scheduled for its recorded time.
 /// How many items wait in a stage's queue.
 fn queue_depth<T>(queue: &mpsc::Sender<T>) -> usize {
     queue.max_capacity().saturating_sub(queue.capacity())
 }
 
-async fn recover(
-    shared: Arc<Shared>,
-    convert_tx: mpsc::Sender<JobId>,
-    notify_tx: mpsc::Sender<JobId>,
-    webhook_tx: mpsc::Sender<Due>,
-) {
-    let ids = match shared.with_storage_retries("list job records", || shared.journal.ids_newest_first()).await {
-        Ok(ids) => ids,
+/// Re-queues every job that was accepted but not finished (or whose notice or webhook was not delivered)
+/// before the last stop, oldest first; a webhook waiting to retry is scheduled for its recorded time. In a
+/// shared bucket only jobs without markers (from before markers existed), once claimed: marked ones are
+/// judged by [`ownership::watch`].
+async fn recover(shared: &Arc<Shared>, queues: &ownership::Queues) {
+    // Storage may be down at start: the listing is tried again until it works, or the pipeline stops.
+    let pause = Duration::from_millis(shared.settings.retry_max_ms);
+    let ids = loop {
+        match shared.with_storage_retries("list job records", || shared.journal.ids_newest_first()).await {
+            Ok(ids) => break ids,
+            Err(error) => tracing::error!(error = %error, "cannot list job records; trying again"),
+        }
+        tokio::select! {
+            () = shared.stopping.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    };
+    // Listed after the records: a job accepted meanwhile by another instance has its marker in this list.
+    let marked = match shared.with_storage_retries("list job markers", || ownership::marked_jobs(shared)).await {
+        Ok(marked) => marked,
         Err(error) => {
-            tracing::error!(error = %error, "cannot list job records; unfinished jobs resume on the next start");
+            tracing::error!(error = %error, "cannot list job markers; the watch for stopped instances resumes jobs");
             return;
         }
     };
@@ -407,32 +461,49 @@ async fn recover(
         if record.is_settled() {
             continue;
         }
-        if !record.state.is_terminal() {
-            // The convert stage hands the job on to notify and webhook when it ends.
-            tokio::select! {
-                () = shared.stopping.cancelled() => break,
-                sent = convert_tx.send(id) => if sent.is_err() { break },
-            }
-        } else {
-            if record.notification.state == sluice_core::NotificationState::Pending {
-                tokio::select! {
-                    () = shared.stopping.cancelled() => break,
-                    sent = notify_tx.send(id) => if sent.is_err() { break },
-                }
-            }
-            if record.webhook_due() {
-                tokio::select! {
-                    () = shared.stopping.cancelled() => break,
-                    sent = webhook_tx.send(Due::for_record(&record)) => if sent.is_err() { break },
-                }
+        match ownership::may_resume_at_start(shared, id, marked.as_ref()).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::error!(job_id = %id, error = %error, "cannot claim an unfinished job; skipped for now");
+                continue;
             }
         }
-        shared.metrics.job_resumed();
+        if !resume(shared, &record, queues).await {
+            break;
+        }
         resumed += 1;
     }
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished jobs");
     }
+}
+
+/// Sends an unsettled job to the stage that continues it: convert (which hands it on to notify and webhook
+/// when it ends), or the notice and webhook still due. `false` when the pipeline is stopping.
+pub(crate) async fn resume(shared: &Shared, record: &JobRecord, queues: &ownership::Queues) -> bool {
+    let id = record.id;
+    if !record.state.is_terminal() {
+        tokio::select! {
+            () = shared.stopping.cancelled() => return false,
+            sent = queues.convert.send(id) => if sent.is_err() { return false },
+        }
+    } else {
+        if record.notification.state == sluice_core::NotificationState::Pending {
+            tokio::select! {
+                () = shared.stopping.cancelled() => return false,
+                sent = queues.notify.send(id) => if sent.is_err() { return false },
+            }
+        }
+        if record.webhook_due() {
+            tokio::select! {
+                () = shared.stopping.cancelled() => return false,
+                sent = queues.webhook.send(Due::for_record(record)) => if sent.is_err() { return false },
+            }
+        }
+    }
+    shared.metrics.job_resumed();
+    true
 }
 
 /// How old an upload without a record must be before a shared bucket's sweep removes it: far longer than any

@@ -287,6 +287,8 @@ async fn make_job(
     // The originals were written unflushed (`Blobs::deferred_writer`): they reach the disk, in one flush shared
     // with every upload finishing meanwhile, before the record that names them exists.
     app.pipeline.blobs().commit().await.map_err(|error| ApiError::storage(&error))?;
+    // In a bucket shared with other instances, the job is this instance's before its record exists.
+    app.pipeline.mark_as_mine(record.id).await.map_err(|error| ApiError::storage(&error))?;
     if let Some(earlier) = idempotency::persist(&app, idempotency_key.as_ref(), &record).await? {
         return Ok(Some(earlier));
     }

@@ -132,7 +132,8 @@ async fn s3_storage_holds_originals_outputs_and_records() {
         .collect();
     content_types.sort();
     content_types.dedup();
-    assert_eq!(content_types, ["application/json", "image/gif", "image/webp"]);
+    // (The octet-stream is the empty marker naming the instance that ran the job, gone once it settled.)
+    assert_eq!(content_types, ["application/json", "application/octet-stream", "image/gif", "image/webp"]);
     app.stop().await;
 }
 
@@ -256,6 +257,61 @@ async fn prefer_wait_returns_the_finished_job() {
     assert_eq!(response.headers()["preference-applied"], "wait=30");
     let document: Value = response.json().await.unwrap();
     assert_eq!(document["state"], "completed");
+    app.stop().await;
+}
+
+/// The test S3 server's bucket, opened as an instance opens it.
+fn s3_blobs(s3: &S3Server) -> Blobs {
+    let settings = sluice_storage::StorageSettings {
+        url: format!("s3://{}", s3.bucket()),
+        s3: sluice_storage::S3Settings {
+            endpoint: Some(s3.endpoint()),
+            region: Some(s3.region().to_owned()),
+            access_key_id: Some(s3.access_key().to_owned()),
+            secret_access_key: Some(s3.secret_key().to_owned()),
+            allow_http: Some(true),
+            ..sluice_storage::S3Settings::default()
+        },
+        ..sluice_storage::StorageSettings::default()
+    };
+    Blobs::from_settings(&settings).unwrap()
+}
+
+#[tokio::test]
+async fn in_a_shared_bucket_a_live_instances_jobs_are_left_to_it_and_a_stopped_ones_taken_over() {
+    let s3 = S3Server::start().await.unwrap();
+    let blobs = s3_blobs(&s3);
+    let journal = Journal::new(blobs.clone());
+    // One job run by an instance that is alive (its heartbeat vouches for it for an hour), one by an instance
+    // that died (no heartbeat), and one from before jobs had markers.
+    let live = crashed_job(&journal, &blobs, JobState::Running, false).await;
+    let orphaned = crashed_job(&journal, &blobs, JobState::Running, false).await;
+    let unmarked = crashed_job(&journal, &blobs, JobState::Queued, false).await;
+    let alive_until = (OffsetDateTime::now_utc().unix_timestamp() + 3600) * 1000;
+    let heartbeat = serde_json::to_vec(&serde_json::json!({ "alive_until_ms": alive_until })).unwrap();
+    blobs.put(&keys::heartbeat("0190-live"), heartbeat.into()).await.unwrap();
+    blobs.put(&keys::active(live, "0190-live"), bytes::Bytes::new()).await.unwrap();
+    blobs.put(&keys::active(orphaned, "0190-dead"), bytes::Bytes::new()).await.unwrap();
+
+    let app = spawn_with(Options { s3: Some(&s3), ..Options::default() }).await;
+    for id in [orphaned, unmarked] {
+        let done = app.wait_settled(&id.to_string()).await;
+        assert_eq!(done["state"], "completed", "{done:#}");
+    }
+    let stored = files_under(&s3.data_dir().join(s3.bucket()));
+    assert!(
+        stored.iter().all(|key| !key.contains(&orphaned.to_string()) || !key.starts_with("active/")),
+        "a settled job keeps no marker: {stored:?}"
+    );
+    // The live instance's job is left alone...
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, document) = app.get_json(&format!("/v1/jobs/{live}")).await;
+    assert_eq!(document["state"], "running", "{document:#}");
+    assert_eq!(document["files"][0]["state"], "pending", "{document:#}");
+    // ... until that instance stops (its heartbeat goes): then it is taken over.
+    blobs.delete(&keys::heartbeat("0190-live")).await.unwrap();
+    let done = app.wait_settled(&live.to_string()).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
     app.stop().await;
 }
 
