@@ -180,3 +180,16 @@ fn reads_json_arrays() {
     assert!(report.html.contains("777,733") && report.html.contains("0.55"));
     assert!(report.html.contains("&lt;x&gt;"));
 }
+
+#[test]
+fn characters_xml_forbids_in_charted_labels_and_names_still_render() {
+    // U+FFFE and U+FFFF (noncharacters), and control characters, are not allowed in XML, so not in a chart's SVG.
+    let data = "cat,val\u{ffff}\n\u{fffe}X,1\n\u{ffff}Y,2\n\"Z\u{1}\u{b}\u{c}\r\",3\n";
+    let report = render("xml.csv", data.as_bytes()).unwrap();
+    for forbidden in ['\u{fffe}', '\u{ffff}', '\u{1}', '\u{b}', '\u{c}'] {
+        assert!(!report.html.contains(forbidden), "{forbidden:?} reached the HTML");
+    }
+    assert!(report.html.contains("\u{fffd}X") && report.html.contains("val\u{fffd}"), "replaced by U+FFFD");
+    let (text, _) = pdf_text_and_pages(&report.pdf, "xml");
+    assert!(text.contains(" by cat"), "the chart is in the PDF: {text}");
+}
