@@ -95,7 +95,8 @@ fn ticks(low: f64, high: f64) -> Vec<f64> {
     ticks
 }
 
-/// A short axis label: `12.5k`, `3.2M`, or the plain number.
+/// A short axis label: `12.5k`, `3.2M`, the plain number, or for a small one as many decimals as its first two
+/// significant digits need (`0.25`, `0.000005`), so that a tick that is not zero never reads as zero.
 pub(crate) fn compact(value: f64, locale: Locale) -> String {
     let (scaled, suffix) = match value.abs() {
         v if v >= 1e9 => (value / 1e9, "B"),
@@ -103,8 +104,14 @@ pub(crate) fn compact(value: f64, locale: Locale) -> String {
         v if v >= 1e4 => (value / 1e3, "k"),
         _ => (value, ""),
     };
-    let decimals = if scaled.fract().abs() < 1e-9 || scaled.abs() >= 100.0 { 0 } else { 1 };
-    let text = format!("{scaled:.decimals$}");
+    let text = if scaled != 0.0 && scaled.abs() < 1.0 {
+        let decimals = (1.0 - scaled.abs().log10().floor()).clamp(1.0, 30.0) as usize;
+        let text = format!("{scaled:.decimals$}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        let decimals = if scaled.fract().abs() < 1e-9 || scaled.abs() >= 100.0 { 0 } else { 1 };
+        format!("{scaled:.decimals$}")
+    };
     let text = if locale == Locale::Comma { text.replace('.', ",") } else { text };
     format!("{text}{suffix}")
 }
@@ -205,5 +212,10 @@ mod tests {
         assert_eq!(compact(125_000.0, Locale::Dot), "125k");
         assert_eq!(compact(1_500_000.0, Locale::Comma), "1,5M");
         assert_eq!(compact(250.0, Locale::Dot), "250");
+        assert_eq!(compact(0.25, Locale::Dot), "0.25");
+        assert_eq!(compact(0.5, Locale::Comma), "0,5");
+        assert_eq!(compact(0.000_000_05, Locale::Dot), "0.00000005");
+        assert_eq!(compact(-0.000_002_5, Locale::Dot), "-0.0000025");
+        assert_eq!(compact(0.0, Locale::Dot), "0");
     }
 }

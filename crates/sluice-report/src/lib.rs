@@ -38,7 +38,9 @@
 //!   non-empty cell is a date, `text` otherwise.
 //!
 //! # Statistics and bounded memory
-//! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`). Medians are exact
+//! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`) and shown with as
+//! many decimals as the column's values have (at least two, at most 28); means and medians with those decimals,
+//! or three significant digits when those would show a non-zero one as zero. Medians are exact
 //! while a column holds at most 1,000,000 / columns (at least 4,096) distinct values, then estimated (P²) and marked `≈`.
 //! Distinct counts and top values are exact up to 10,000 distinct values per column, then estimated
 //! (HyperLogLog) and marked. Bar charts sum each numeric column (the first six) by the first text column (top

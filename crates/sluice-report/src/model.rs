@@ -2,13 +2,13 @@
 //! drawn. The same [`Model`] is serialized to JSON for the typesetter and turned into HTML fragments.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::Serialize;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::analyze::{Analysis, Column, Months, PREVIEW_ROWS};
 use crate::chart::{self, Datum};
-use crate::number::{decimal_from_f64, format_count, format_date, format_decimal};
+use crate::number::{format_count, format_date, format_decimal, format_statistic};
 use crate::settings::Locale;
 use crate::stats::{DateOrder, Median};
 use crate::{ColumnKind, ColumnSummary, DatasetSummary};
@@ -125,10 +125,12 @@ fn kind_of(column: &Column) -> ColumnKind {
     }
 }
 
-/// The display scale of a numeric column: none for integers, 2 to 6 decimals otherwise.
+/// The display scale of a numeric column: none for integers; otherwise as many decimals as its values have (at
+/// least two, at most the 28 a decimal holds), so that no value, sum, minimum or maximum that is not zero shows as
+/// zero.
 fn scale_of(column: &Column) -> u32 {
     match &column.numbers {
-        Some(numbers) if !numbers.all_integer => numbers.max_scale.clamp(2, 6),
+        Some(numbers) if !numbers.all_integer => numbers.max_scale.clamp(2, Decimal::MAX_SCALE),
         _ => 0,
     }
 }
@@ -221,11 +223,12 @@ fn numeric_views(analysis: &Analysis, notes: &mut Vec<String>) -> Vec<NumericVie
         let Some(numbers) = column.numbers.as_ref().filter(|n| n.count > 0) else { continue };
         let scale = scale_of(column);
         let stat_scale = scale.max(2);
-        let format = |value: Decimal, scale: u32| format_decimal(value, scale, locale);
+        let format = |value: Decimal| format_decimal(value, scale, locale);
+        let format_stat = |value: Decimal| format_statistic(value, stat_scale, locale);
         let (median, median_approximate) = match numbers.median() {
-            Some(Median::Exact(value)) => (format(value, stat_scale), false),
+            Some(Median::Exact(value)) => (format_stat(value), false),
             Some(Median::Approximate(estimate)) => {
-                let text = decimal_from_f64(estimate, stat_scale).map(|v| format(v, stat_scale)).unwrap_or_default();
+                let text = Decimal::from_f64(estimate).map(format_stat).unwrap_or_default();
                 (format!("≈ {text}"), true)
             }
             None => (String::new(), false),
@@ -239,10 +242,10 @@ fn numeric_views(analysis: &Analysis, notes: &mut Vec<String>) -> Vec<NumericVie
         views.push(NumericView {
             name: shown(&column.name),
             count: format_count(numbers.count, locale),
-            sum: format(numbers.sum, scale),
-            min: format(numbers.min, scale),
-            max: format(numbers.max, scale),
-            mean: numbers.mean().map(|mean| format(mean, stat_scale)).unwrap_or_default(),
+            sum: format(numbers.sum),
+            min: format(numbers.min),
+            max: format(numbers.max),
+            mean: numbers.mean().map(format_stat).unwrap_or_default(),
             median,
             median_approximate,
         });

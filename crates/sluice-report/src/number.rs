@@ -10,8 +10,6 @@
 //! Dates: ISO `yyyy-mm-dd` (also `yyyy/mm/dd`, with an optional time after `T` or a space, which is ignored) and
 //! `a/b/yyyy` (also with `-` or `.`), whose day/month order the caller decides per column.
 
-use std::str::FromStr;
-
 use rust_decimal::{Decimal, RoundingStrategy};
 use time::{Date, Month};
 
@@ -249,10 +247,26 @@ pub(crate) fn format_date(date: Date, locale: Locale) -> String {
     }
 }
 
-/// A decimal from a float estimate (the approximate median), rounded to `scale`.
-pub(crate) fn decimal_from_f64(value: f64, scale: u32) -> Option<Decimal> {
-    let parsed = Decimal::from_str(&format!("{value:.*}", scale as usize)).ok()?;
-    Some(parsed)
+/// Significant digits a statistic keeps when the column's own decimals would show it as zero.
+const STATISTIC_SIGNIFICANT_DIGITS: u32 = 3;
+
+/// Formats a statistic computed from the values (a mean, a median) with `scale` decimals, or with more when
+/// those would round a value that is not zero to zero: then with [`STATISTIC_SIGNIFICANT_DIGITS`] significant
+/// digits (`0.00333`), so that a non-zero statistic never reads as zero.
+pub(crate) fn format_statistic(value: Decimal, scale: u32, locale: Locale) -> String {
+    format_decimal(value, statistic_scale(value, scale), locale)
+}
+
+/// The decimals [`format_statistic`] shows `value` with.
+fn statistic_scale(value: Decimal, scale: u32) -> u32 {
+    if value.is_zero() || !value.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero).is_zero() {
+        return scale;
+    }
+    // |value| = mantissa × 10^-value.scale(), below 1 here: its first significant digit is the decimal at
+    // value.scale() − (digits of the mantissa) + 1.
+    let digits = value.mantissa().unsigned_abs().checked_ilog10().map_or(1, |log| log + 1);
+    let first_significant = value.scale().saturating_sub(digits) + 1;
+    (first_significant + STATISTIC_SIGNIFICANT_DIGITS - 1).min(Decimal::MAX_SCALE)
 }
 
 #[cfg(test)]
@@ -380,5 +394,19 @@ mod tests {
         assert_eq!(format_decimal(dec("-0.001"), 2, Locale::Dot), "0.00");
         assert_eq!(format_decimal(dec("0.1") + dec("0.2"), 2, Locale::Dot), "0.30");
         assert_eq!(format_count(1_000_000, Locale::Comma), "1.000.000");
+    }
+
+    #[test]
+    fn statistics_that_are_not_zero_never_show_as_zero() {
+        assert_eq!(format_statistic(dec("0.0033333333333333333333333333"), 2, Locale::Dot), "0.00333");
+        assert_eq!(format_statistic(dec("-0.000000004"), 6, Locale::Comma), "-0,00000000400");
+        assert_eq!(format_statistic(dec("0.001"), 2, Locale::Dot), "0.00100");
+        assert_eq!(format_statistic(dec("0.005"), 2, Locale::Dot), "0.01");
+        assert_eq!(format_statistic(dec("1234.5678"), 2, Locale::Dot), "1,234.57");
+        assert_eq!(format_statistic(Decimal::ZERO, 2, Locale::Dot), "0.00");
+        assert_eq!(
+            format_statistic(dec("0.0000000000000000000000000001"), 2, Locale::Dot),
+            "0.0000000000000000000000000001"
+        );
     }
 }

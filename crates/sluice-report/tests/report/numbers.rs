@@ -39,3 +39,48 @@ fn things_that_only_look_scientific_stay_text() {
         assert_eq!(kind(&report, "val"), ColumnKind::Text, "{cell:?}");
     }
 }
+
+/// The count, sum, minimum, maximum, mean and median of `column` as the HTML report shows them.
+pub fn numeric_stats(html: &str, column: &str) -> Vec<String> {
+    let start = html
+        .find(&format!(r#"<tr><td>{column}</td><td class="num">"#))
+        .unwrap_or_else(|| panic!("no statistics row for {column}"));
+    let row = &html[start..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    row.split("<td class=\"num")
+        .skip(1)
+        .map(|cell| cell.split('>').nth(1).unwrap().split('<').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn values_with_many_decimals_are_shown_with_all_of_them() {
+    let report = render("crypto.csv", b"tx,btc\na,0.00000001\nb,0.00000002\nc,0.00000004\n").unwrap();
+    assert_eq!(
+        numeric_stats(&report.html, "btc"),
+        ["3", "0.00000007", "0.00000001", "0.00000004", "0.00000002", "0.00000002"]
+    );
+    assert!(report.html.contains(">0.00000004</text>"), "the bar's value: {}", report.html);
+
+    let report = render("sci.csv", b"k,v\na,5.2e-05\nb,1.0e-07\nc,3e-8\n").unwrap();
+    assert_eq!(
+        numeric_stats(&report.html, "v"),
+        ["3", "0.00005213", "0.00000003", "0.00005200", "0.00001738", "0.00000010"]
+    );
+
+    // As many decimals as the values have, up to the 28 a decimal holds.
+    let report = render("tiny.csv", b"k,v\na,1.5e-27\nb,0.1\n").unwrap();
+    assert_eq!(numeric_stats(&report.html, "v")[1], "0.1000000000000000000000000015");
+}
+
+#[test]
+fn a_mean_that_is_not_zero_never_shows_as_zero() {
+    let report = render("mean.csv", b"k,v\na,0.01\nb,-0.01\nc,0.01\n").unwrap();
+    assert_eq!(numeric_stats(&report.html, "v")[4], "0.00333");
+    let data: String = std::iter::once("n\n1\n".to_owned()).chain((0..999).map(|_| "0\n".to_owned())).collect();
+    let report = render("mean.csv", data.as_bytes()).unwrap();
+    assert_eq!(numeric_stats(&report.html, "n")[4], "0.00100");
+    // An ordinary mean keeps the column's decimals.
+    let report = render("mean.csv", b"k,v\na,1.25\nb,2\nc,3\n").unwrap();
+    assert_eq!(numeric_stats(&report.html, "v")[4], "2.08");
+}
