@@ -13,7 +13,8 @@ use std::fmt;
 use std::io::Read;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde_json::value::RawValue;
 
 use crate::error::ReportError;
 
@@ -30,44 +31,28 @@ pub(crate) struct FlatObject {
     pub excess: Option<usize>,
 }
 
+/// A value as a cell: a string's text, a number exactly as written (`19.90`, `12345678901234567890123`, read
+/// later into a decimal like a CSV cell), `true` or `false`, or empty for null.
 struct Scalar(String);
+
+/// What a value must be, for the error about a nested one.
+const SCALAR_EXPECTED: &str = "a string, number, boolean or null (not a nested object or array)";
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ScalarVisitor)
-    }
-}
-
-struct ScalarVisitor;
-
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string, number, boolean or null (not a nested object or array)")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar(v.to_string()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(Scalar(v.to_string()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-        Ok(Scalar(v.to_string()))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-        Ok(Scalar(v.to_string()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-        Ok(Scalar(String::new()))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-        Ok(Scalar(String::new()))
+        // The raw text keeps a number as written; parsing it as a float would round it.
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'"') => match text.get(1..text.len() - 1).filter(|inner| !inner.contains('\\')) {
+                Some(plain) => Ok(Scalar(plain.to_owned())),
+                None => serde_json::from_str(text).map(Scalar).map_err(de::Error::custom),
+            },
+            Some(b'n') => Ok(Scalar(String::new())),
+            Some(b'{') => Err(de::Error::invalid_type(Unexpected::Map, &SCALAR_EXPECTED)),
+            Some(b'[') => Err(de::Error::invalid_type(Unexpected::Seq, &SCALAR_EXPECTED)),
+            _ => Ok(Scalar(text.to_owned())),
+        }
     }
 }
 
@@ -299,6 +284,17 @@ mod tests {
             matches!(error, ReportError::TooManyKeys { object: o, found: 4, limit: 2 } if o == object),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn values_are_kept_as_written_and_nested_ones_are_rejected() {
+        let rows = read(r#"[{"a":19.90,"b":"x\"y","c":true,"d":null,"e":-1.5E+3,"f":"plain"}]"#, 10).unwrap();
+        assert_eq!(rows.get(1).unwrap(), &["19.90", "x\"y", "true", "", "-1.5E+3", "plain"]);
+        for nested in [r#"[{"a":{"b":1}}]"#, r#"[{"a":[1]}]"#] {
+            let error = read(nested, 10).unwrap_err();
+            assert_eq!(error.code(), "not_tabular");
+            assert!(error.to_string().contains("(not a nested object or array) at line 1"), "{error}");
+        }
     }
 
     #[test]

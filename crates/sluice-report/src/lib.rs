@@ -30,7 +30,9 @@
 //!   symbols; `007` is a code (text). The decimal separator is the configured
 //!   [`Locale`] or, with `auto`, the one the first 1,000 rows vote for (a cell votes when only one separator
 //!   reads it: `9,80` and `1.097,60` for a comma, `14.50` and `1,234.56` for a point; `1.234` does not vote);
-//!   without votes, `;`-separated data uses a decimal comma and anything else a point. JSON uses a point.
+//!   without votes, `;`-separated data uses a decimal comma and anything else a point. JSON uses a point, and
+//!   its numbers are read from their text exactly as written (`19.90`, `12345678901234567890123`), never through
+//!   a float; one too large for a decimal is text.
 //! - **Dates**: ISO `yyyy-mm-dd` (a time after it is ignored) and `dd/mm/yyyy` (also with `-` or `.`). A
 //!   column is read month first (`mm/dd/yyyy`) only when some value cannot be day first (`12/31/2025`) and all
 //!   can be month first; when every value reads both ways, it is read day first, and the report says so.
@@ -194,8 +196,8 @@ pub fn render_report_from_reader<R: Read>(
         || (!name.ends_with(".csv") && !name.ends_with(".tsv") && body.trim_ascii_start().starts_with(b"["));
     let stream = Cursor::new(body).chain(reader);
     let (analysis, format) = if is_json {
-        let locale = if settings.locale == Locale::Auto { Locale::Dot } else { settings.locale };
-        let mut analyzer = Analyzer::new(settings, locale, false);
+        // JSON writes its numbers with a decimal point whatever the configured locale.
+        let mut analyzer = Analyzer::new(settings, Locale::Dot, false);
         json::read_json(stream, settings.max_columns, &mut |line, fields| analyzer.push(line, fields))?;
         (analyzer.finish()?, "JSON array of objects".to_owned())
     } else {

@@ -1,8 +1,8 @@
 //! Numbers in scientific notation are decimals in CSV and TSV as they are in JSON.
 
-use sluice_report::{ColumnKind, Locale};
+use sluice_report::{ColumnKind, Locale, ReportSettings};
 
-use crate::support::render;
+use crate::support::{render, render_with};
 
 fn kind(report: &sluice_report::Report, column: &str) -> ColumnKind {
     report.summary.columns.iter().find(|c| c.name == column).map(|c| c.kind).unwrap()
@@ -83,4 +83,32 @@ fn a_mean_that_is_not_zero_never_shows_as_zero() {
     // An ordinary mean keeps the column's decimals.
     let report = render("mean.csv", b"k,v\na,1.25\nb,2\nc,3\n").unwrap();
     assert_eq!(numeric_stats(&report.html, "v")[4], "2.08");
+}
+
+#[test]
+fn json_numbers_are_read_exactly_as_written() {
+    let data = br#"[{"id":1,"big":12345678901234567890123,"small":0.1,"price":19.90,"one":1.0},
+                    {"id":2,"big":98765432109876543210,"small":0.2,"price":5,"one":2.0},
+                    {"id":3,"big":1,"small":0.30000000000000004,"price":0.10,"one":3.0}]"#;
+    let report = render("exact.json", data).unwrap();
+    assert_eq!(kind(&report, "big"), ColumnKind::Integer);
+    assert_eq!(
+        numeric_stats(&report.html, "big")[..4],
+        ["3", "12,444,444,333,344,444,433,334", "1", "12,345,678,901,234,567,890,123"]
+    );
+    assert_eq!(numeric_stats(&report.html, "small")[1], "0.60000000000000004");
+    assert_eq!(numeric_stats(&report.html, "price")[1..4], ["25.00", "0.10", "19.90"]);
+    assert!(report.html.contains("<td class=\"num\">19.90</td>"), "the preview shows 19.90 as written");
+    assert_eq!(kind(&report, "one"), ColumnKind::Decimal, "1.0 is written as a decimal");
+
+    // A number no decimal holds is kept as written, as text, never rounded.
+    let report = render("huge.json", br#"[{"n":123456789012345678901234567890123},{"n":1e400}]"#).unwrap();
+    assert_eq!(kind(&report, "n"), ColumnKind::Text);
+    assert!(report.html.contains("123456789012345678901234567890123") && report.html.contains("1e400"));
+
+    // JSON writes numbers with a point whatever the configured locale, and the report shows them so.
+    let settings = ReportSettings { locale: Locale::Comma, ..ReportSettings::default() };
+    let report = render_with("comma.json", br#"[{"p":19.90},{"p":1.234}]"#, &settings).unwrap();
+    assert_eq!(kind(&report, "p"), ColumnKind::Decimal);
+    assert_eq!(numeric_stats(&report.html, "p")[1], "21.134", "in the file's own style");
 }
