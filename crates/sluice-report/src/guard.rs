@@ -2,7 +2,12 @@
 //! line of an unclosed quote, and stops a cell or a row from growing past the limits before the parser buffers
 //! it (so memory stays bounded whatever the input). A record with too many fields is followed to its end, its
 //! fields counted and not kept, so that the error can say how many it has.
+//!
+//! It also counts lines as an editor shows them (LF, CRLF and a lone CR each end one) and notes the line and byte
+//! offset of each record's first byte, so that a record the parser returns can be given its line from its byte
+//! offset ([`Guard::record_line_at`]); the parser's own line count misses CRLF and blank lines.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 
 /// What the guard found wrong, carried through the parser as an `io::Error`.
@@ -14,6 +19,40 @@ pub(crate) enum Violation {
     /// A row with far more cells than allowed: the line it starts on and how many cells it has in all.
     #[error("too many cells on line {line}")]
     TooManyFields { line: u64, found: usize },
+}
+
+/// Counts lines as an editor does: LF, CRLF and a lone CR each end one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineCounter {
+    line: u64,
+    after_cr: bool,
+}
+
+impl LineCounter {
+    /// A counter whose first line is `line`.
+    pub(crate) fn starting_at(line: u64) -> Self {
+        Self { line, after_cr: false }
+    }
+
+    /// Follows one byte: a line break moves to the next line (the LF of a CRLF does not move again).
+    pub(crate) fn feed(&mut self, byte: u8) {
+        if byte == b'\r' || (byte == b'\n' && !self.after_cr) {
+            self.line += 1;
+        }
+        self.after_cr = byte == b'\r';
+    }
+
+    /// The line the next byte is on.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+}
+
+/// How many line breaks `bytes` holds (see [`LineCounter`]).
+pub(crate) fn line_breaks(bytes: &[u8]) -> u64 {
+    let mut counter = LineCounter::starting_at(0);
+    bytes.iter().for_each(|&byte| counter.feed(byte));
+    counter.line()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +70,13 @@ pub(crate) struct Guard<R> {
     max_cell: usize,
     max_fields: usize,
     state: State,
-    line: u64,
+    lines: LineCounter,
+    /// Bytes followed so far: the offset of the next byte.
+    offset: u64,
+    /// Whether the next byte starts a line outside quotes (so, unless it is a line break, a record).
+    at_line_start: bool,
+    /// The byte offset and line of the first byte of each record seen but not yet asked about.
+    record_starts: VecDeque<(u64, u64)>,
     record_line: u64,
     quote_line: u64,
     cell: usize,
@@ -52,7 +97,10 @@ impl<R: Read> Guard<R> {
             max_cell,
             max_fields,
             state: State::StartField,
-            line: 1,
+            lines: LineCounter::starting_at(1),
+            offset: 0,
+            at_line_start: true,
+            record_starts: VecDeque::new(),
             record_line: 1,
             quote_line: 1,
             cell: 0,
@@ -69,6 +117,19 @@ impl<R: Read> Guard<R> {
         (self.at_eof && self.state == State::Quoted).then_some(self.quote_line)
     }
 
+    /// The line of the record the parser started reading at byte `offset` (its position): the line of the first
+    /// byte at or after `offset` that is not a line break (blank lines before a record are skipped). Records
+    /// before it are forgotten, so memory holds only the records the parser has buffered.
+    pub(crate) fn record_line_at(&mut self, offset: u64) -> u64 {
+        while let Some(&(start, line)) = self.record_starts.front() {
+            if start >= offset {
+                return line;
+            }
+            self.record_starts.pop_front();
+        }
+        self.record_line
+    }
+
     /// Reads the rest of the input without limits, so that [`Guard::unclosed_quote`] can answer.
     pub(crate) fn drain(&mut self) -> io::Result<()> {
         self.enforce = false;
@@ -82,10 +143,17 @@ impl<R: Read> Guard<R> {
     fn scan(&mut self, bytes: &[u8]) -> Result<(), Violation> {
         let mut violation = None;
         for &byte in bytes {
+            if self.at_line_start && byte != b'\n' && byte != b'\r' {
+                self.at_line_start = false;
+                self.record_line = self.lines.line();
+                if self.enforce {
+                    self.record_starts.push_back((self.offset, self.record_line));
+                }
+            }
             match self.state {
                 State::StartField if byte == b'"' => {
                     self.state = State::Quoted;
-                    self.quote_line = self.line;
+                    self.quote_line = self.lines.line();
                 }
                 State::StartField | State::Unquoted | State::AfterQuote if byte == self.delimiter => {
                     self.state = State::StartField;
@@ -97,7 +165,7 @@ impl<R: Read> Guard<R> {
                     self.state = State::StartField;
                     self.cell = 0;
                     self.fields = 1;
-                    self.record_line = self.line + u64::from(byte == b'\n');
+                    self.at_line_start = true;
                 }
                 State::Quoted if byte == b'"' => self.state = State::AfterQuote,
                 State::AfterQuote if byte == b'"' => {
@@ -110,9 +178,8 @@ impl<R: Read> Guard<R> {
                     self.cell += 1;
                 }
             }
-            if byte == b'\n' {
-                self.line += 1;
-            }
+            self.lines.feed(byte);
+            self.offset += 1;
             if self.enforce {
                 if self.cell > self.max_cell {
                     let line = self.record_line.max(self.quote_line_if_quoted());
@@ -198,6 +265,34 @@ mod tests {
         assert_eq!(run("a,\"b \"\"q\"\" c\",d\n", 100).1, None);
         assert_eq!(run("a,b\n1,\"open\n2,3\n", 100).1, Some(2));
         assert_eq!(run("a,5\" screen,b\n", 100).1, None);
+    }
+
+    #[test]
+    fn counts_lf_crlf_and_lone_cr_as_one_line_break_each() {
+        assert_eq!(line_breaks(b"a\nb\r\nc\rd\r\r\n\n"), 6);
+        assert_eq!(line_breaks(b"no break"), 0);
+    }
+
+    #[test]
+    fn gives_each_record_its_line_and_forgets_records_already_read() {
+        let mut input = String::from("h1,h2\r\n\r\n");
+        for i in 0..100_000 {
+            input.push_str(&format!("{i},\"x\ny\"\r\n\n"));
+        }
+        let guard = Guard::new(input.as_bytes(), b',', 100, 10);
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guard);
+        let mut record = csv::ByteRecord::new();
+        let mut lines = Vec::new();
+        let mut most_remembered = 0;
+        while reader.read_byte_record(&mut record).unwrap() {
+            let offset = record.position().unwrap().byte();
+            lines.push(reader.get_mut().record_line_at(offset));
+            most_remembered = most_remembered.max(reader.get_ref().record_starts.len());
+        }
+        assert_eq!(lines.len(), 100_001);
+        assert_eq!(lines[..4], [1, 3, 6, 9]);
+        assert_eq!(lines.last(), Some(&(3 + 3 * 99_999)));
+        assert!(most_remembered < 2_000, "{most_remembered} records remembered");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! # How data is read
 //! - **Delimiter**: `,` `;` tab or `|`, whichever splits the first records most consistently (tab first for a
 //!   `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
-//!   CRLF and LF both end lines.
+//!   CRLF, LF and a lone CR end lines, and the line numbers in errors count them (and blank lines) as an editor
+//!   does; a byte that is not UTF-8 is named by the line it is on.
 //! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
 //!   ` (2)`, ` (3)`...
 //! - **Tolerated**: blank lines (nothing at all on them: skipped, not counted), a trailing delimiter (extra
@@ -74,7 +75,7 @@ pub use sniff::{TabularKind, looks_like_tabular};
 pub use templates::Templates;
 
 use analyze::Analyzer;
-use guard::{Guard, Violation};
+use guard::{Guard, Violation, line_breaks};
 
 /// Bytes read ahead to decide the kind and the delimiter.
 const HEAD_BYTES: usize = 64 * 1024;
@@ -272,12 +273,17 @@ fn feed_csv<R: Read>(
             Ok(false) => return Ok(()),
             Err(error) => return Err(csv_error(error, settings)),
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let offset = record.position().map_or(0, csv::Position::byte);
+        let line = reader.get_mut().record_line_at(offset);
         let mut fields: Vec<&str> = Vec::with_capacity(record.len());
         for field in record.iter() {
             match std::str::from_utf8(field) {
                 Ok(text) => fields.push(text),
-                Err(_) => {
+                Err(error) => {
+                    // Line breaks are only inside quoted cells, which keep them as written.
+                    let valid = field.get(..error.valid_up_to()).unwrap_or_default();
+                    let breaks: u64 = fields.iter().map(|cell| line_breaks(cell.as_bytes())).sum();
+                    let line = line + breaks + line_breaks(valid);
                     return Err(ReportError::InvalidUtf8 { line, hint: ": save the file as UTF-8" });
                 }
             }

@@ -133,3 +133,34 @@ fn ambiguous_numbers_follow_the_delimiter() {
     assert_eq!(report.summary.locale, Locale::Dot);
     assert!(report.html.contains("1,241"));
 }
+
+#[test]
+fn line_numbers_count_crlf_lone_cr_and_blank_lines() {
+    check("a,b\r\n1,2\r\n3,4\r\n5,6\r\n7,8\r\n9\r\n", "ragged_row", "line 6 has 1 cells");
+    check("a,b\n1,2\n\n3\n", "ragged_row", "line 4 has 1 cells");
+    check("a,b\r\n\r\n1,2\r\n\r\n\r\n3\r\n", "ragged_row", "line 6 has 1 cells");
+    check("a,b\r1,2\r\r3\r", "ragged_row", "line 4 has 1 cells");
+    check("a,b\n1,\"x\r\ny\rz\",3\n4\n", "ragged_row", "line 2 has 3 cells");
+    check("a,b\n1,\"x\r\ny\rz\"\n4\n", "ragged_row", "line 5 has 1 cells");
+    check("a,b\r1,2\r\r3,\"open\r4,5\r", "unbalanced_quote", "opened on line 4");
+    let settings = ReportSettings { max_cell_bytes: 10, max_columns: 3, ..ReportSettings::default() };
+    let error = render_with("cr.csv", b"a,b\r1,2\r\r\n3,12345678901\r", &settings).unwrap_err();
+    assert!(error.to_string().contains("line 4 has a cell larger"), "{error}");
+    let error = render_with("cr.csv", b"a,b\r1,2\r\n\r\n1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\r", &settings).unwrap_err();
+    assert!(error.to_string().contains("line 4 has 15 columns"), "{error}");
+}
+
+#[test]
+fn invalid_utf8_names_the_line_of_the_bad_byte() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"a,b\r\n1,x\r\n2,y\r\n3,z\r\n4,caf\xe9\r\n5,w\r\n", "line 5 "),
+        (b"date,region\r\n2025-01-01,S\xfcd\r\n", "line 2 "),
+        (b"a,b\r\n\r\n1,\"x\ny\r\nz\xe9\"\r\n", "line 5 "),
+        (b"a\xe9,b\n1,2\n", "line 1 "),
+    ];
+    for (data, line) in cases {
+        let error = error("latin1.csv", data);
+        assert_eq!(error.code(), "invalid_utf8");
+        assert!(error.to_string().contains(line), "{error} lacks {line:?}");
+    }
+}
