@@ -132,22 +132,33 @@ impl Analyzer {
             return Err(ReportError::TooManyColumns { line, found: fields.len(), limit: self.max_columns });
         }
         let mut names: Vec<String> = Vec::with_capacity(fields.len());
-        for (index, field) in fields.iter().enumerate() {
-            let base = match field.trim() {
-                "" => format!("Column {}", index + 1),
-                name => name.to_owned(),
-            };
-            let mut name = base.clone();
-            let mut copy = 2;
-            while names.contains(&name) {
-                name = format!("{base} ({copy})");
-                copy += 1;
-            }
+        for field in fields {
+            let name = unique_name(field, names.iter().map(String::as_str));
             names.push(name);
         }
         self.width = names.len();
         self.header = Some(names);
         Ok(())
+    }
+
+    /// Adds a last column named `name` (made unique), empty in every row taken so far: a JSON key first seen after
+    /// the header. Its statistics are kept like the others' (within the budget of a table of `max_columns`
+    /// columns, so memory stays bounded); it is never charted, the charts being chosen from the first rows.
+    pub(crate) fn add_column(&mut self, name: &str) {
+        self.width += 1;
+        if let Some(header) = &mut self.header {
+            let name = unique_name(name, header.iter().map(String::as_str));
+            header.push(name);
+            return;
+        }
+        let Some(analysis) = &mut self.running else { return };
+        let name = unique_name(name, analysis.columns.iter().map(|column| column.name.as_str()));
+        let mut column = new_column(name, self.max_columns);
+        column.empty = analysis.rows;
+        analysis.columns.push(column);
+        for row in &mut analysis.preview {
+            row.push(String::new());
+        }
     }
 
     /// Ends the pass.
@@ -168,20 +179,8 @@ impl Analyzer {
     fn start(&mut self) {
         let locale = self.decide_locale();
         let names = self.header.take().unwrap_or_default();
-        let width = names.len().max(1);
-        let median_cap = (1_000_000 / width).max(4096);
-        let text_bytes = ((16 << 20) / width).max(64 << 10);
-        let columns = names
-            .into_iter()
-            .map(|name| Column {
-                name,
-                filled: 0,
-                empty: 0,
-                numbers: Some(NumAcc::new(median_cap)),
-                dates: Some(DateAcc::new()),
-                text: TextAcc::new(10_000, text_bytes),
-            })
-            .collect::<Vec<_>>();
+        let width = names.len();
+        let columns = names.into_iter().map(|name| new_column(name, width)).collect::<Vec<_>>();
         let sample = std::mem::take(&mut self.sample);
         let all = |index: usize, test: &dyn Fn(&str) -> bool| {
             let mut cells = sample.iter().filter_map(|row| row.get(index)).map(|c| c.trim()).filter(|c| !c.is_empty());
@@ -247,13 +246,15 @@ impl Analyzer {
         let Some(analysis) = &mut self.running else { return };
         analysis.rows = self.rows;
         if analysis.preview.len() < PREVIEW_ROWS {
-            analysis.preview.push(fields.iter().map(|cell| preview_cell(cell)).collect());
+            let cells = (0..analysis.columns.len()).map(|index| preview_cell(fields.get(index).unwrap_or(&"")));
+            analysis.preview.push(cells.collect());
         }
         self.numbers.clear();
-        self.numbers.resize(fields.len(), None);
+        self.numbers.resize(analysis.columns.len(), None);
         let mut date_cell = None;
-        for (index, (cell, column)) in fields.iter().zip(analysis.columns.iter_mut()).enumerate() {
-            let cell = cell.trim();
+        // A row shorter than the header (sampled before a JSON key first seen later) is empty in the rest.
+        for (index, column) in analysis.columns.iter_mut().enumerate() {
+            let cell = fields.get(index).map_or("", |cell| cell.trim());
             if cell.is_empty() {
                 column.empty += 1;
                 continue;
@@ -312,10 +313,52 @@ impl Analyzer {
     }
 }
 
+/// A column named after the header's `field`: `Column N` when it is blank, with ` (2)`, ` (3)`... when `taken`
+/// has the name already.
+fn unique_name<'a>(field: &str, taken: impl Iterator<Item = &'a str> + Clone) -> String {
+    let base = match field.trim() {
+        "" => format!("Column {}", taken.clone().count() + 1),
+        name => name.to_owned(),
+    };
+    let mut name = base.clone();
+    let mut copy = 2;
+    while taken.clone().any(|existing| existing == name) {
+        name = format!("{base} ({copy})");
+        copy += 1;
+    }
+    name
+}
+
+/// A column with empty accumulators, whose memory is bounded for a table of `width` columns: the exact median
+/// and the value counts of all columns together stay within a fixed budget.
+fn new_column(name: String, width: usize) -> Column {
+    let width = width.max(1);
+    let median_cap = (1_000_000 / width).max(4096);
+    let text_bytes = ((16 << 20) / width).max(64 << 10);
+    Column {
+        name,
+        filled: 0,
+        empty: 0,
+        numbers: Some(NumAcc::new(median_cap)),
+        dates: Some(DateAcc::new()),
+        text: TextAcc::new(10_000, text_bytes),
+    }
+}
+
 fn preview_cell(cell: &str) -> String {
     let cell = cell.trim();
     match cell.char_indices().nth(PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", cell.get(..cut).unwrap_or(cell)),
         None => cell.to_owned(),
+    }
+}
+
+impl crate::json::TableSink for Analyzer {
+    fn push(&mut self, position: u64, fields: &[&str]) -> Result<(), ReportError> {
+        Analyzer::push(self, position, fields)
+    }
+
+    fn add_column(&mut self, name: &str) {
+        Analyzer::add_column(self, name);
     }
 }

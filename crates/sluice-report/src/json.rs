@@ -1,11 +1,12 @@
 //! Reading a JSON array of flat objects as rows, streaming: one object at a time.
 //!
-//! Columns are the keys of the first objects (up to [`SAMPLE_OBJECTS`]), in order of first appearance; a key
-//! missing from an object is an empty cell; a key first seen later is an error (`not_tabular`). Values must be
-//! strings, numbers, booleans or null; a nested object or array is an error. Errors name the object's position
-//! in the array where a CSV error would name a line. More than `max_columns` keys in one object
-//! ([`ReportError::TooManyKeys`]) or between the sampled objects ([`ReportError::TooManyDistinctKeys`]) is an
-//! error; the keys of an object past the limit are counted, not kept, so memory stays bounded.
+//! Columns are the distinct keys, in order of first appearance: the header holds those of the first objects (up
+//! to [`SAMPLE_OBJECTS`]), and a key first seen later is added as a last column, empty in the rows before it
+//! ([`TableSink::add_column`]); a key missing from an object is an empty cell. Values must be strings, numbers,
+//! booleans or null; a nested object or array is an error. Errors name the object's position in the array where
+//! a CSV error would name a line. More than `max_columns` keys in one object ([`ReportError::TooManyKeys`]) or
+//! between the objects read so far ([`ReportError::TooManyDistinctKeys`]) is an error; the keys of an object
+//! past the limit are counted, not kept, so memory stays bounded.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::error::ReportError;
 
-/// How many objects decide the columns.
+/// How many objects are read before the header is given.
 pub(crate) const SAMPLE_OBJECTS: usize = 1000;
 
 /// One flat object: its keys and values as text, in order.
@@ -107,23 +108,70 @@ impl<'de> Visitor<'de> for FlatObjectVisitor {
     }
 }
 
-/// Receives the header, then each row, with its position (1-based; the header is 0 for JSON).
-pub(crate) type RowSink<'s> = dyn FnMut(u64, &[&str]) -> Result<(), ReportError> + 's;
+/// Receives the table a JSON array holds.
+pub(crate) trait TableSink {
+    /// Takes the header (position 0: the keys of the first objects) or a row (the object's 1-based position).
+    fn push(&mut self, position: u64, fields: &[&str]) -> Result<(), ReportError>;
+    /// Takes a key first seen after the header: a new last column, empty in every row before.
+    fn add_column(&mut self, name: &str);
+}
 
-struct Rows<'s, 'f> {
-    sink: &'s mut RowSink<'f>,
+/// The columns found so far: every distinct key, in order of first appearance, at most `limit` of them.
+struct Columns {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    limit: usize,
+}
+
+impl Columns {
+    /// Checks the object at `position` against the limit and makes its new keys columns; returns where the new
+    /// columns start.
+    fn admit(&mut self, object: &FlatObject, position: u64) -> Result<usize, ReportError> {
+        let limit = self.limit;
+        if let Some(found) = object.excess {
+            return Err(ReportError::TooManyKeys { object: position, found, limit });
+        }
+        let new = object.fields.iter().filter(|(key, _)| !self.index.contains_key(key)).count();
+        let found = self.names.len() + new;
+        if found > limit {
+            return Err(ReportError::TooManyDistinctKeys { objects: position, found, limit });
+        }
+        let first_new = self.names.len();
+        for (key, _) in &object.fields {
+            if !self.index.contains_key(key) {
+                self.index.insert(key.clone(), self.names.len());
+                self.names.push(key.clone());
+            }
+        }
+        Ok(first_new)
+    }
+
+    /// The object's values in column order (every key of it admitted).
+    fn place<'o>(&self, object: &'o FlatObject) -> Vec<&'o str> {
+        let mut row = vec![""; self.names.len()];
+        for (key, value) in &object.fields {
+            if let Some(slot) = self.index.get(key).and_then(|&at| row.get_mut(at)) {
+                *slot = value.as_str();
+            }
+        }
+        row
+    }
+}
+
+struct Rows<'s> {
+    sink: &'s mut dyn TableSink,
     failure: &'s RefCell<Option<ReportError>>,
     max_columns: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Rows<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Rows<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for Rows<'_, '_> {
+impl<'de> Visitor<'de> for Rows<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of flat objects")
@@ -136,53 +184,36 @@ impl<'de> Visitor<'de> for Rows<'_, '_> {
             de::Error::custom(message)
         };
         let mut sample: Vec<FlatObject> = Vec::new();
-        let mut columns: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut columns = Columns { names: Vec::new(), index: HashMap::new(), limit: self.max_columns };
         let mut position: u64 = 0;
         let mut started = false;
-        let limit = self.max_columns;
-        let seed = ObjectSeed { max_keys: limit };
+        let seed = ObjectSeed { max_keys: self.max_columns };
         loop {
             let next = if !started && sample.len() >= SAMPLE_OBJECTS { None } else { seq.next_element_seed(seed)? };
             match next {
                 Some(object) if !started => {
-                    let at = sample.len() as u64 + 1;
-                    if let Some(found) = object.excess {
-                        return Err(fail(ReportError::TooManyKeys { object: at, found, limit }));
-                    }
-                    let new = object.fields.iter().filter(|(key, _)| !index.contains_key(key)).count();
-                    let found = columns.len() + new;
-                    if found > limit {
-                        return Err(fail(ReportError::TooManyDistinctKeys { objects: at, found, limit }));
-                    }
-                    for (key, _) in &object.fields {
-                        if !index.contains_key(key) {
-                            index.insert(key.clone(), columns.len());
-                            columns.push(key.clone());
-                        }
-                    }
+                    columns.admit(&object, sample.len() as u64 + 1).map_err(fail)?;
                     sample.push(object);
                 }
                 _ if !started => {
                     started = true;
-                    if columns.is_empty() {
+                    if columns.names.is_empty() {
                         return Ok(());
                     }
-                    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-                    (self.sink)(0, &header).map_err(fail)?;
+                    let header: Vec<&str> = columns.names.iter().map(String::as_str).collect();
+                    self.sink.push(0, &header).map_err(fail)?;
                     for object in std::mem::take(&mut sample) {
                         position += 1;
-                        let row = place(&object, &index, columns.len(), position).map_err(fail)?;
-                        (self.sink)(position, &row).map_err(fail)?;
+                        self.sink.push(position, &columns.place(&object)).map_err(fail)?;
                     }
                 }
                 Some(object) => {
                     position += 1;
-                    if let Some(found) = object.excess {
-                        return Err(fail(ReportError::TooManyKeys { object: position, found, limit }));
+                    let first_new = columns.admit(&object, position).map_err(fail)?;
+                    for name in columns.names.iter().skip(first_new) {
+                        self.sink.add_column(name);
                     }
-                    let row = place(&object, &index, columns.len(), position).map_err(fail)?;
-                    (self.sink)(position, &row).map_err(fail)?;
+                    self.sink.push(position, &columns.place(&object)).map_err(fail)?;
                 }
                 None => return Ok(()),
             }
@@ -190,27 +221,8 @@ impl<'de> Visitor<'de> for Rows<'_, '_> {
     }
 }
 
-/// The object's values in column order.
-fn place<'o>(
-    object: &'o FlatObject,
-    index: &HashMap<String, usize>,
-    width: usize,
-    position: u64,
-) -> Result<Vec<&'o str>, ReportError> {
-    let mut row = vec![""; width];
-    for (key, value) in &object.fields {
-        let slot = index.get(key).and_then(|&at| row.get_mut(at)).ok_or_else(|| ReportError::NotTabular {
-            reason: format!(
-                "object {position} has the key {key:?}, which none of the first {SAMPLE_OBJECTS} objects has"
-            ),
-        })?;
-        *slot = value.as_str();
-    }
-    Ok(row)
-}
-
 /// Streams the array in `reader` to `sink`: the header (position 0), then each object as a row.
-pub(crate) fn read_json<R: Read>(reader: R, max_columns: usize, sink: &mut RowSink<'_>) -> Result<(), ReportError> {
+pub(crate) fn read_json<R: Read>(reader: R, max_columns: usize, sink: &mut dyn TableSink) -> Result<(), ReportError> {
     let failure = RefCell::new(None);
     let mut deserializer = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
     let result =
@@ -229,13 +241,26 @@ pub(crate) fn read_json<R: Read>(reader: R, max_columns: usize, sink: &mut RowSi
 mod tests {
     use super::*;
 
-    fn read(data: &str, max_columns: usize) -> Result<Vec<Vec<String>>, ReportError> {
-        let mut rows = Vec::new();
-        read_json(data.as_bytes(), max_columns, &mut |_, fields| {
-            rows.push(fields.iter().map(|field| (*field).to_owned()).collect());
+    /// The header and the rows, as given to the sink; a column added late is appended to the header.
+    #[derive(Default)]
+    struct Collected(Vec<Vec<String>>);
+
+    impl TableSink for Collected {
+        fn push(&mut self, _: u64, fields: &[&str]) -> Result<(), ReportError> {
+            self.0.push(fields.iter().map(|field| (*field).to_owned()).collect());
             Ok(())
-        })?;
-        Ok(rows)
+        }
+        fn add_column(&mut self, name: &str) {
+            if let Some(header) = self.0.first_mut() {
+                header.push(name.to_owned());
+            }
+        }
+    }
+
+    fn read(data: &str, max_columns: usize) -> Result<Vec<Vec<String>>, ReportError> {
+        let mut collected = Collected::default();
+        read_json(data.as_bytes(), max_columns, &mut collected)?;
+        Ok(collected.0)
     }
 
     #[test]
@@ -295,6 +320,26 @@ mod tests {
             assert_eq!(error.code(), "not_tabular");
             assert!(error.to_string().contains("(not a nested object or array) at line 1"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_key_first_seen_after_the_sample_adds_a_column() {
+        let mut data = String::from("[");
+        for i in 0..SAMPLE_OBJECTS {
+            data.push_str(&format!("{{\"a\":{i}}},"));
+        }
+        data.push_str(r#"{"late":"x","a":1},{"a":2}]"#);
+        let rows = read(&data, 2).unwrap();
+        assert_eq!(rows.first().unwrap(), &["a", "late"]);
+        assert_eq!(rows.get(SAMPLE_OBJECTS + 1).unwrap(), &["1", "x"]);
+        assert_eq!(rows.last().unwrap(), &["2", ""]);
+        let data = data.replace(r#"{"a":2}]"#, r#"{"a":2,"b":3}]"#);
+        let error = read(&data, 2).unwrap_err();
+        let objects = SAMPLE_OBJECTS as u64 + 2;
+        assert!(
+            matches!(error, ReportError::TooManyDistinctKeys { objects: o, found: 3, limit: 2 } if o == objects),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -24,8 +24,9 @@
 //!   or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
 //!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
 //!   (`empty_file`). `too_many_columns` says how many columns the line has (counted, not kept). In JSON every
-//!   distinct key of the first 1,000 objects is a column: the error names the object with too many keys, or how
-//!   many objects, from the first, have too many distinct keys between them.
+//!   distinct key is a column (one first seen after the first 1,000 objects too: it is empty in the rows before
+//!   it, and not charted): the error names the object with too many keys, or how many objects, from the first,
+//!   have too many distinct keys between them.
 //! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal
 //!   part, or scientific notation (`5.2e-05`, `1,5E+3` with a decimal comma; always a decimal); no currency
 //!   symbols; `007` is a code (text). The decimal separator is the configured
@@ -199,7 +200,7 @@ pub fn render_report_from_reader<R: Read>(
     let (analysis, format) = if is_json {
         // JSON writes its numbers with a decimal point whatever the configured locale.
         let mut analyzer = Analyzer::new(settings, Locale::Dot, false);
-        json::read_json(stream, settings.max_columns, &mut |line, fields| analyzer.push(line, fields))?;
+        json::read_json(stream, settings.max_columns, &mut analyzer)?;
         (analyzer.finish()?, "JSON array of objects".to_owned())
     } else {
         let delimiter = if name.ends_with(".tsv") && body.contains(&b'\t') {

@@ -9,8 +9,11 @@ fn counts(html: &str, column: &str) -> (u64, u64) {
     let start = html.find(&format!("<tr><td>{column}</td>")).unwrap_or_else(|| panic!("no overview row for {column}"));
     let row = &html[start..];
     let row = &row[..row.find("</tr>").unwrap()];
-    let cells: Vec<u64> =
-        row.split(r#"<td class="num">"#).skip(1).map(|cell| cell.split('<').next().unwrap().parse().unwrap()).collect();
+    let cells: Vec<u64> = row
+        .split(r#"<td class="num">"#)
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap().replace(',', "").parse().unwrap())
+        .collect();
     assert_eq!(cells.len(), 2, "{row}");
     (cells[0], cells[1])
 }
@@ -59,4 +62,37 @@ fn empty_records_count_towards_max_rows_and_blank_lines_do_not() {
     assert_eq!(error.code(), "too_many_rows", "{error}");
     let report = render_with("rows.csv", b"a,b\n\n,\n\n\n1,2\n\n", &settings).unwrap();
     assert_eq!(report.summary.rows, 2);
+}
+
+#[test]
+fn a_json_key_first_seen_late_is_a_column_empty_before_it() {
+    let mut data = String::from("[");
+    for i in 0..1500 {
+        match i {
+            1200 => data.push_str(r#"{"a": 1200, "b": "x", "late": "surprise"},"#),
+            1300 => data.push_str(r#"{"b": "y", "n": 2.5, "a": 1300},"#),
+            _ => data.push_str(&format!(r#"{{"a": {i}, "b": "x"}},"#)),
+        }
+    }
+    data.push_str(r#"{"a": 0, "n": 0.25}]"#);
+    let report = render("late.json", data.as_bytes()).unwrap();
+    assert_eq!(report.summary.rows, 1501);
+    let names: Vec<&str> = report.summary.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "late", "n"]);
+    assert_eq!(report.summary.columns[3].kind, ColumnKind::Decimal);
+    assert_eq!(counts(&report.html, "late"), (1, 1500));
+    assert_eq!(counts(&report.html, "n"), (2, 1499));
+    assert_eq!(counts(&report.html, "b"), (1500, 1));
+    assert!(report.html.contains("<td>surprise</td>"), "late values are counted");
+    assert!(report.html.contains(r#"<td class="num strong">2.75</td>"#), "the sum of n");
+    // The preview keeps its columns in line.
+    assert!(report.html.contains(
+        r#"<tr><td class="num muted">1</td><td class="num">0</td><td>x</td><td></td><td class="num"></td></tr>"#
+    ));
+
+    // The column limit still holds, for keys first seen late too.
+    let settings = ReportSettings { max_columns: 3, ..ReportSettings::default() };
+    let error = render_with("late.json", data.as_bytes(), &settings).unwrap_err();
+    assert_eq!(error.code(), "too_many_columns");
+    assert!(error.to_string().contains("the first 1301 objects of the JSON array have 4 distinct keys"), "{error}");
 }
