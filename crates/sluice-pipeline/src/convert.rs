@@ -11,7 +11,7 @@ use sluice_core::{
     FileRecord, FileState, JobEventKind, JobId, JobState, MediaType, NotificationState, OutputRecord, Problem,
     VariantName, VariantSpec, error_chain, keys,
 };
-use sluice_report::{ReportError, ReportHeading, render_report_from_reader};
+use sluice_report::{ReportError, ReportHeading, TabularKind, render_report_from_reader};
 use sluice_storage::StoreError;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -280,10 +280,10 @@ async fn convert_file(
         // Read as it renders: a million-row CSV never sits in memory.
         let reader = SyncIoBridge::new(StreamReader::new(stream.map_err(std::io::Error::other)));
         let reports = Arc::clone(&shared.reports);
-        let (index, name) = (file.index, file.name.clone());
+        let (index, name, media) = (file.index, file.name.clone(), file.media);
         shared.cpu_pool.run(move || {
             let _permit = permit;
-            span.in_scope(|| make_reports(job, index, &name, reader, &reports))
+            span.in_scope(|| make_reports(job, index, &name, media, reader, &reports))
         })
     };
     let timeout = Duration::from_secs(shared.settings.file_timeout_secs);
@@ -347,10 +347,18 @@ fn make_variants(
         .collect())
 }
 
-/// Renders the PDF and HTML reports of tabular data read from `reader` (blocking).
-fn make_reports(job: JobId, index: u32, name: &str, reader: impl std::io::Read, reports: &Reports) -> Made {
+/// Renders the PDF and HTML reports of tabular data read from `reader` (blocking), read as the type the upload
+/// was recorded as (`media`: CSV or JSON, from its content type or extension).
+fn make_reports(
+    job: JobId,
+    index: u32,
+    name: &str,
+    media: MediaType,
+    reader: impl std::io::Read,
+    reports: &Reports,
+) -> Made {
     let title = std::path::Path::new(name).file_stem().and_then(|stem| stem.to_str()).unwrap_or(name);
-    let heading = ReportHeading { title, source_name: name, generated_at: now() };
+    let heading = ReportHeading { title, source_name: name, kind: TabularKind::from_media(media), generated_at: now() };
     let report = render_report_from_reader(&heading, reader, &reports.settings, &reports.templates).map_err(
         |error| match error {
             ReportError::Read(source) => {
@@ -412,4 +420,19 @@ const RUNS_THROUGH_OUTAGES: u32 = 10;
 fn storage_problem(error: &StoreError) -> Problem {
     tracing::error!(error = %error, source = ?std::error::Error::source(error), "storage failed");
     Problem::new(STORAGE_UNAVAILABLE, "object storage could not be reached; the job was stopped")
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_report::ReportSettings;
+
+    use super::*;
+
+    #[test]
+    fn a_table_recorded_as_csv_is_read_as_csv_even_when_it_starts_with_a_bracket() {
+        let reports = Reports::load(ReportSettings::default()).unwrap();
+        let data: &[u8] = b"[id],[name]\n1,x\n2,y\n";
+        let made = make_reports(JobId::new(), 0, "bracket_header", MediaType::Csv, data, &reports);
+        assert!(matches!(&made, Ok(products) if products.len() == 2), "the PDF and the HTML report");
+    }
 }

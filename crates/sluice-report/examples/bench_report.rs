@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::time::Instant;
 
-use sluice_report::{ReportHeading, ReportSettings, Templates, render_report_from_reader};
+use sluice_report::{ReportHeading, ReportSettings, TabularKind, Templates, render_report_from_reader};
 
 fn memory(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -71,7 +71,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("baseline: read {records} records with the csv crate in {baseline:.2?}");
 
     let templates = Templates::embedded();
-    let heading = ReportHeading { title: "big", source_name: "big.csv", generated_at: time::OffsetDateTime::now_utc() };
+    let heading = ReportHeading {
+        title: "big",
+        source_name: "big.csv",
+        kind: Some(TabularKind::Csv),
+        generated_at: time::OffsetDateTime::now_utc(),
+    };
     let started = Instant::now();
     let report = render_report_from_reader(
         &heading,

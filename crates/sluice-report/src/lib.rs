@@ -11,6 +11,8 @@
 //! and stores what it returns. It reads no environment, no system fonts and no network.
 //!
 //! # How data is read
+//! - **Format**: the one recorded for the upload ([`ReportInput::kind`], from its declared type or extension),
+//!   else the name's extension, else JSON when the data starts with `[` and CSV otherwise.
 //! - **Delimiter**: `,` `;` tab or `|`, whichever splits the first records most consistently (tab first for a
 //!   `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
 //!   CRLF, LF and a lone CR end lines, and the line numbers in errors count them (and blank lines) as an editor
@@ -88,6 +90,10 @@ pub struct ReportInput<'a> {
     pub title: &'a str,
     /// The uploaded file's name, shown as the source (and used to tell `.json` and `.tsv` apart).
     pub source_name: &'a str,
+    /// The format recorded for the upload (from its declared content type or its extension, as
+    /// [`looks_like_tabular`] decided), which wins over the name and the bytes; `None` when nothing was recorded:
+    /// then a `.json`, `.csv` or `.tsv` name decides, and without one a file starting with `[` is JSON.
+    pub kind: Option<TabularKind>,
     /// When the report is made, shown in it.
     pub generated_at: OffsetDateTime,
     /// The file's bytes.
@@ -101,6 +107,8 @@ pub struct ReportHeading<'a> {
     pub title: &'a str,
     /// The uploaded file's name.
     pub source_name: &'a str,
+    /// The format recorded for the upload, as [`ReportInput::kind`].
+    pub kind: Option<TabularKind>,
     /// When the report is made.
     pub generated_at: OffsetDateTime,
 }
@@ -170,8 +178,12 @@ pub fn render_report(
     settings: &ReportSettings,
     templates: &Templates,
 ) -> Result<Report, ReportError> {
-    let heading =
-        ReportHeading { title: input.title, source_name: input.source_name, generated_at: input.generated_at };
+    let heading = ReportHeading {
+        title: input.title,
+        source_name: input.source_name,
+        kind: input.kind,
+        generated_at: input.generated_at,
+    };
     render_report_from_reader(&heading, input.data, settings, templates)
 }
 
@@ -194,10 +206,11 @@ pub fn render_report_from_reader<R: Read>(
         return Err(ReportError::EmptyFile { detail: "" });
     }
     let name = heading.source_name.to_ascii_lowercase();
-    let is_json = name.ends_with(".json")
-        || (!name.ends_with(".csv") && !name.ends_with(".tsv") && body.trim_ascii_start().starts_with(b"["));
+    let kind = heading.kind.or_else(|| sniff::kind_from_name(&name)).unwrap_or_else(|| {
+        if body.trim_ascii_start().starts_with(b"[") { TabularKind::Json } else { TabularKind::Csv }
+    });
     let stream = Cursor::new(body).chain(reader);
-    let (analysis, format) = if is_json {
+    let (analysis, format) = if kind == TabularKind::Json {
         // JSON writes its numbers with a decimal point whatever the configured locale.
         let mut analyzer = Analyzer::new(settings, Locale::Dot, false);
         json::read_json(stream, settings.max_columns, &mut analyzer)?;

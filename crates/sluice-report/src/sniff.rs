@@ -20,6 +20,26 @@ impl TabularKind {
             Self::Json => sluice_core::MediaType::Json,
         }
     }
+
+    /// The kind an upload stored as `media` was recorded as, so that its reports read it the same way; `None`
+    /// for a type that is not a table.
+    pub fn from_media(media: sluice_core::MediaType) -> Option<Self> {
+        match media {
+            sluice_core::MediaType::Csv => Some(Self::Csv),
+            sluice_core::MediaType::Json => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// The kind a file name's extension says (`.json`, or `.csv` and `.tsv`), in any case.
+pub(crate) fn kind_from_name(name: &str) -> Option<TabularKind> {
+    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    match extension.as_str() {
+        "json" => Some(TabularKind::Json),
+        "csv" | "tsv" => Some(TabularKind::Csv),
+        _ => None,
+    }
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -51,11 +71,11 @@ pub fn looks_like_tabular(head: &[u8], name: &str, declared: &str) -> Option<Tab
         return None;
     }
     let json_type = declared == "application/json" || declared == "text/json" || declared.ends_with("+json");
-    if extension == "json" || (json_type && extension != "csv" && extension != "tsv") {
+    let named = kind_from_name(name);
+    if named == Some(TabularKind::Json) || (json_type && named.is_none()) {
         return json_head_is_table(head).then_some(TabularKind::Json);
     }
-    let csv_named = extension == "csv" || extension == "tsv";
-    if csv_named || CSV_TYPES.contains(&declared.as_str()) {
+    if named == Some(TabularKind::Csv) || CSV_TYPES.contains(&declared.as_str()) {
         return csv_head_is_text(head).then_some(TabularKind::Csv);
     }
     None

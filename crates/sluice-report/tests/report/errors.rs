@@ -1,8 +1,8 @@
 //! Malformed and hostile inputs: every rejection has its code and names its line or its limit.
 
-use sluice_report::{Locale, ReportSettings};
+use sluice_report::{Locale, ReportSettings, TabularKind};
 
-use crate::support::{error, render_with};
+use crate::support::{error, render_as, render_with};
 
 fn check(data: &str, code: &str, message_part: &str) {
     let error = error("bad.csv", data.as_bytes());
@@ -163,4 +163,21 @@ fn invalid_utf8_names_the_line_of_the_bad_byte() {
         assert_eq!(error.code(), "invalid_utf8");
         assert!(error.to_string().contains(line), "{error} lacks {line:?}");
     }
+}
+
+#[test]
+fn the_recorded_format_decides_and_the_bytes_only_when_nothing_is_known() {
+    let settings = ReportSettings::default();
+    let bracketed = b"[id],[name]\n1,x\n2,y\n";
+    let report = render_as("bracket_header", Some(TabularKind::Csv), bracketed, &settings).unwrap();
+    let names: Vec<&str> = report.summary.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["[id]", "[name]"]);
+    assert_eq!(report.summary.rows, 2);
+    // Recorded as JSON, or unknown and starting with `[`: read as JSON.
+    let json = br#"[{"id": 1}]"#;
+    assert_eq!(render_as("rows.csv", Some(TabularKind::Json), json, &settings).unwrap().summary.rows, 1);
+    assert_eq!(render_as("rows", None, json, &settings).unwrap().summary.rows, 1);
+    assert_eq!(render_as("bracket_header", None, bracketed, &settings).unwrap_err().code(), "invalid_json");
+    // With nothing recorded, the extension decides.
+    assert_eq!(render_as("bracket.csv", None, bracketed, &settings).unwrap().summary.rows, 2);
 }

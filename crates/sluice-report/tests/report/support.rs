@@ -3,12 +3,22 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use sluice_report::{Report, ReportError, ReportInput, ReportSettings, Templates, render_report};
+use sluice_report::{Report, ReportError, ReportInput, ReportSettings, TabularKind, Templates, render_report};
 use time::macros::datetime;
 
 pub fn render_with(name: &str, data: &[u8], settings: &ReportSettings) -> Result<Report, ReportError> {
+    render_as(name, None, data, settings)
+}
+
+/// Renders `data` uploaded as `name`, recorded as `kind` (from its content type or extension) when one is given.
+pub fn render_as(
+    name: &str,
+    kind: Option<TabularKind>,
+    data: &[u8],
+    settings: &ReportSettings,
+) -> Result<Report, ReportError> {
     let title = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-    let input = ReportInput { title, source_name: name, generated_at: datetime!(2025-11-25 14:03 UTC), data };
+    let input = ReportInput { title, source_name: name, kind, generated_at: datetime!(2025-11-25 14:03 UTC), data };
     render_report(&input, settings, &Templates::embedded())
 }
 

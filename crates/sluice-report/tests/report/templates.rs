@@ -17,6 +17,7 @@ fn a_custom_layout_is_used_and_the_typst_default_fills_in() {
     let input = ReportInput {
         title: "Q1 <sales>",
         source_name: "q1.csv",
+        kind: None,
         generated_at: datetime!(2025-01-01 0:00 UTC),
         data: b"a,b\nx,1\ny,2\n",
     };
@@ -36,8 +37,13 @@ fn bad_templates_are_reported() {
     std::fs::write(dir.join("report.html"), "{{title}}").unwrap();
     std::fs::write(dir.join("report.typ"), "#let x = (").unwrap();
     let templates = Templates::load(Some(&dir)).unwrap();
-    let input =
-        ReportInput { title: "t", source_name: "t.csv", generated_at: datetime!(2025-01-01 0:00 UTC), data: b"a\n1\n" };
+    let input = ReportInput {
+        title: "t",
+        source_name: "t.csv",
+        kind: None,
+        generated_at: datetime!(2025-01-01 0:00 UTC),
+        data: b"a\n1\n",
+    };
     let error = render_report(&input, &ReportSettings::default(), &templates).unwrap_err();
     assert_eq!(error.code(), "render_failed");
     assert!(!error.is_permanent());
@@ -51,8 +57,13 @@ fn bad_templates_are_reported() {
 fn the_template_cannot_read_files() {
     let typst = "#read(\"/etc/passwd\")".to_owned();
     let templates = Templates::from_strings(typst, "{{title}}".to_owned()).unwrap();
-    let input =
-        ReportInput { title: "t", source_name: "t.csv", generated_at: datetime!(2025-01-01 0:00 UTC), data: b"a\n1\n" };
+    let input = ReportInput {
+        title: "t",
+        source_name: "t.csv",
+        kind: None,
+        generated_at: datetime!(2025-01-01 0:00 UTC),
+        data: b"a\n1\n",
+    };
     let error = render_report(&input, &ReportSettings::default(), &templates).unwrap_err();
     assert_eq!(error.code(), "render_failed");
     assert!(error.to_string().contains("not found"), "{error}");
@@ -82,6 +93,7 @@ fn fonts_in_the_templates_folder_cover_what_the_embedded_ones_lack() {
     let input = ReportInput {
         title: "cities",
         source_name: "cities.csv",
+        kind: None,
         generated_at: datetime!(2025-01-01 0:00 UTC),
         data: "name,city\n李雷,北京\nJoão,São Paulo\n".as_bytes(),
     };

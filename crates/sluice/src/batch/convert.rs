@@ -16,7 +16,7 @@ use sluice::Settings;
 use sluice_convert::{ConvertError, ConvertLimits, ConvertSettings, convert_image, probe};
 use sluice_core::{MediaType, Problem, VariantName, VariantSpec, error_chain};
 use sluice_pipeline::Reports;
-use sluice_report::{ReportInput, render_report};
+use sluice_report::{ReportInput, TabularKind, render_report};
 use time::OffsetDateTime;
 
 use super::classify::{self, Handler, NotConverted, SNIFF_LEN};
@@ -289,7 +289,7 @@ impl Batch<'_> {
         };
         let made = match handler {
             Handler::Image(_) => self.make_variants(&bytes, &mut report),
-            Handler::Report(_) => self.make_reports(&bytes, &relative),
+            Handler::Report(media) => self.make_reports(&bytes, &relative, media),
         };
         drop(bytes);
         entry.dimensions = report.dimensions;
@@ -336,13 +336,14 @@ impl Batch<'_> {
             .collect())
     }
 
-    /// Renders a table's PDF and HTML reports.
-    fn make_reports(&self, bytes: &[u8], relative: &Path) -> Result<Vec<Product>, Failure> {
+    /// Renders a table's PDF and HTML reports, read as the type it was classified as (`media`: CSV or JSON).
+    fn make_reports(&self, bytes: &[u8], relative: &Path, media: MediaType) -> Result<Vec<Product>, Failure> {
         let source_name = relative.file_name().map(|name| name.to_string_lossy()).unwrap_or_default();
         let title = relative.file_stem().map(|stem| stem.to_string_lossy()).unwrap_or_default();
         let input = ReportInput {
             title: &title,
             source_name: &source_name,
+            kind: TabularKind::from_media(media),
             generated_at: OffsetDateTime::now_utc(),
             data: bytes,
         };
