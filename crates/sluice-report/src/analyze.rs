@@ -58,14 +58,26 @@ pub(crate) struct Analysis {
     pub months_month_first: Months,
 }
 
+/// How the input lays out its rows, for the rules that differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// A JSON array of objects: a row has a cell for every column.
+    Json,
+    /// Text separated by this delimiter: a trailing delimiter may leave unnamed, empty last columns.
+    Delimited(u8),
+}
+
 /// Receives rows one at a time; see the module documentation.
 pub(crate) struct Analyzer {
     max_rows: u64,
     max_columns: usize,
     max_cell_bytes: usize,
     configured: Locale,
-    semicolon: bool,
+    layout: Layout,
     width: usize,
+    /// How many of the last columns have no name in a delimited header (a trailing delimiter): rows may leave
+    /// them out, and those empty on every line are dropped at the end.
+    unnamed_tail: usize,
     header: Option<Vec<String>>,
     sample: Vec<Vec<String>>,
     sample_bytes: usize,
@@ -75,15 +87,16 @@ pub(crate) struct Analyzer {
 }
 
 impl Analyzer {
-    /// `locale` is the configured one (`Auto` to detect); `semicolon` whether the data is `;`-separated.
-    pub(crate) fn new(settings: &ReportSettings, locale: Locale, semicolon: bool) -> Self {
+    /// `locale` is the configured one (`Auto` to detect).
+    pub(crate) fn new(settings: &ReportSettings, locale: Locale, layout: Layout) -> Self {
         Self {
             max_rows: settings.max_rows,
             max_columns: settings.max_columns,
             max_cell_bytes: settings.max_cell_bytes,
             configured: locale,
-            semicolon,
+            layout,
             width: 0,
+            unnamed_tail: 0,
             header: None,
             sample: Vec::new(),
             sample_bytes: 0,
@@ -103,8 +116,11 @@ impl Analyzer {
         }
         let mut fields = fields;
         if fields.len() != self.width {
+            // Cells past the header's may be empty (a trailing delimiter); the header's unnamed last columns
+            // (its own trailing delimiter) may be left out.
             let extra_is_empty = fields.iter().skip(self.width).all(|cell| cell.trim().is_empty());
-            if fields.len() < self.width || !extra_is_empty {
+            let required = self.width.saturating_sub(self.unnamed_tail).max(1);
+            if fields.len() < required || !extra_is_empty {
                 return Err(ReportError::RaggedRow { line, expected: self.width, found: fields.len() });
             }
             fields = fields.get(..self.width).unwrap_or(fields);
@@ -137,6 +153,9 @@ impl Analyzer {
             names.push(name);
         }
         self.width = names.len();
+        if let Layout::Delimited(_) = self.layout {
+            self.unnamed_tail = fields.iter().rev().take_while(|field| field.trim().is_empty()).count();
+        }
         self.header = Some(names);
         Ok(())
     }
@@ -170,7 +189,10 @@ impl Analyzer {
             self.start();
         }
         match self.running {
-            Some(analysis) if analysis.rows > 0 => Ok(analysis),
+            Some(mut analysis) if analysis.rows > 0 => {
+                drop_empty_unnamed_tail(&mut analysis, self.unnamed_tail);
+                Ok(analysis)
+            }
             _ => Err(ReportError::EmptyFile { detail: ": it has a header but no data rows" }),
         }
     }
@@ -237,7 +259,7 @@ impl Analyzer {
         match dot.cmp(&comma) {
             std::cmp::Ordering::Greater => Locale::Dot,
             std::cmp::Ordering::Less => Locale::Comma,
-            std::cmp::Ordering::Equal if self.semicolon => Locale::Comma,
+            std::cmp::Ordering::Equal if self.layout == Layout::Delimited(b';') => Locale::Comma,
             std::cmp::Ordering::Equal => Locale::Dot,
         }
     }
@@ -310,6 +332,21 @@ impl Analyzer {
                 }
             }
         }
+    }
+}
+
+/// Drops the last of the `unnamed_tail` columns (those a trailing delimiter on the header made) while they are
+/// empty on every line, keeping at least one column. None of them can be charted or group the charts, which need
+/// cells that are not empty.
+fn drop_empty_unnamed_tail(analysis: &mut Analysis, unnamed_tail: usize) {
+    let first_unnamed = analysis.columns.len().saturating_sub(unnamed_tail).max(1);
+    let mut keep = analysis.columns.len();
+    while keep > first_unnamed && analysis.columns.get(keep - 1).is_some_and(|column| column.filled == 0) {
+        keep -= 1;
+    }
+    analysis.columns.truncate(keep);
+    for row in &mut analysis.preview {
+        row.truncate(keep);
     }
 }
 

@@ -20,10 +20,11 @@
 //! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
 //!   ` (2)`, ` (3)`...
 //! - **Tolerated**: blank lines (nothing at all on them: skipped, not counted), a trailing delimiter (extra
-//!   empty cells after the last column), spaces around values. A record whose cells are all empty (`,,` in CSV,
+//!   empty cells after the last column; on the header, an unnamed last column that rows may leave out, dropped
+//!   when it is empty on every line), spaces around values. A record whose cells are all empty (`,,` in CSV,
 //!   `{"a": null}` in JSON) is a row like any other: it is counted and its cells are empty.
 //! - **Rejected**, with the line number: invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
-//!   or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
+//!   (its unnamed last columns aside) or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
 //!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
 //!   (`empty_file`). `too_many_columns` says how many columns the line has (counted, not kept). In JSON every
 //!   distinct key is a column (one first seen after the first 1,000 objects too: it is empty in the rows before
@@ -77,7 +78,7 @@ pub use settings::{DEFAULT_MAX_CELL_BYTES, DEFAULT_MAX_COLUMNS, DEFAULT_MAX_ROWS
 pub use sniff::{TabularKind, looks_like_tabular};
 pub use templates::Templates;
 
-use analyze::Analyzer;
+use analyze::{Analyzer, Layout};
 use guard::{Guard, Violation, line_breaks};
 
 /// Bytes read ahead to decide the kind and the delimiter.
@@ -212,7 +213,7 @@ pub fn render_report_from_reader<R: Read>(
     let stream = Cursor::new(body).chain(reader);
     let (analysis, format) = if kind == TabularKind::Json {
         // JSON writes its numbers with a decimal point whatever the configured locale.
-        let mut analyzer = Analyzer::new(settings, Locale::Dot, false);
+        let mut analyzer = Analyzer::new(settings, Locale::Dot, Layout::Json);
         json::read_json(stream, settings.max_columns, &mut analyzer)?;
         (analyzer.finish()?, "JSON array of objects".to_owned())
     } else {
@@ -251,7 +252,7 @@ fn read_csv<R: Read>(stream: R, delimiter: u8, settings: &ReportSettings) -> Res
     let guard = Guard::new(stream, delimiter, settings.max_cell_bytes, max_fields);
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(guard);
-    let mut analyzer = Analyzer::new(settings, settings.locale, delimiter == b';');
+    let mut analyzer = Analyzer::new(settings, settings.locale, Layout::Delimited(delimiter));
     let result = feed_csv(&mut reader, &mut analyzer, settings);
     match result {
         Ok(()) => match reader.get_ref().unclosed_quote() {

@@ -96,3 +96,40 @@ fn a_json_key_first_seen_late_is_a_column_empty_before_it() {
     assert_eq!(error.code(), "too_many_columns");
     assert!(error.to_string().contains("the first 1301 objects of the JSON array have 4 distinct keys"), "{error}");
 }
+
+fn names(report: &sluice_report::Report) -> Vec<&str> {
+    report.summary.columns.iter().map(|c| c.name.as_str()).collect()
+}
+
+#[test]
+fn a_trailing_delimiter_on_the_header_or_on_every_line_adds_no_column() {
+    let report = render("trail_header.csv", b"a,b,\n1,2\n3,4\n").unwrap();
+    assert_eq!(names(&report), ["a", "b"]);
+    assert_eq!(report.summary.rows, 2);
+    assert!(report.html.contains(r#"<td class="num strong">6</td>"#), "the sum of b");
+
+    let report = render("trail_both.csv", b"a;b;\r\n1;2,5;\r\n3;4,5;\r\n").unwrap();
+    assert_eq!(names(&report), ["a", "b"]);
+    assert_eq!(report.summary.columns[1].kind, ColumnKind::Decimal);
+    assert!(report.html.contains(r#"<td class="num strong">7,00</td>"#), "the sum of b");
+    assert!(!report.html.contains("Column 3"));
+
+    // Several trailing delimiters, spaces in the unnamed cells, rows with and without them.
+    let report = render("trail_more.csv", b"a,b,,\n1,2, ,\n3,4\n5,6,\n").unwrap();
+    assert_eq!(names(&report), ["a", "b"]);
+    assert_eq!(report.summary.rows, 3);
+}
+
+#[test]
+fn an_unnamed_column_that_holds_something_stays() {
+    let report = render("trail_data.csv", b"a,b,\n1,2,x\n3,4\n").unwrap();
+    assert_eq!(names(&report), ["a", "b", "Column 3"]);
+    assert_eq!(counts(&report.html, "Column 3"), (1, 1));
+    let report = render("inner.csv", b"a,,c\n1,,3\n").unwrap();
+    assert_eq!(names(&report), ["a", "Column 2", "c"], "only a trailing unnamed column goes");
+    // A named column is required in every row; JSON keys are kept as they are.
+    let error = render("named.csv", b"a,b,c\n1,2\n").unwrap_err();
+    assert_eq!(error.code(), "ragged_row");
+    let report = render("blank_key.json", br#"[{"a":1,"":null}]"#).unwrap();
+    assert_eq!(names(&report), ["a", "Column 2"]);
+}
