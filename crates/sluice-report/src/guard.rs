@@ -90,19 +90,20 @@ pub(crate) struct Guard<R> {
 }
 
 impl<R: Read> Guard<R> {
-    pub(crate) fn new(inner: R, delimiter: u8, max_cell: usize, max_fields: usize) -> Self {
+    /// Guards `inner`, whose first byte is on line `first_line` of the file.
+    pub(crate) fn new(inner: R, delimiter: u8, max_cell: usize, max_fields: usize, first_line: u64) -> Self {
         Self {
             inner,
             delimiter,
             max_cell,
             max_fields,
             state: State::StartField,
-            lines: LineCounter::starting_at(1),
+            lines: LineCounter::starting_at(first_line),
             offset: 0,
             at_line_start: true,
             record_starts: VecDeque::new(),
-            record_line: 1,
-            quote_line: 1,
+            record_line: first_line,
+            quote_line: first_line,
             cell: 0,
             fields: 1,
             enforce: true,
@@ -253,7 +254,7 @@ mod tests {
     use super::*;
 
     fn run(input: &str, max_cell: usize) -> (Result<(), Violation>, Option<u64>) {
-        let mut guard = Guard::new(input.as_bytes(), b',', max_cell, 10);
+        let mut guard = Guard::new(input.as_bytes(), b',', max_cell, 10, 1);
         let result = guard.scan(input.as_bytes());
         guard.at_eof = true;
         (result, guard.unclosed_quote())
@@ -279,7 +280,7 @@ mod tests {
         for i in 0..100_000 {
             input.push_str(&format!("{i},\"x\ny\"\r\n\n"));
         }
-        let guard = Guard::new(input.as_bytes(), b',', 100, 10);
+        let guard = Guard::new(input.as_bytes(), b',', 100, 10, 1);
         let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guard);
         let mut record = csv::ByteRecord::new();
         let mut lines = Vec::new();
@@ -304,7 +305,7 @@ mod tests {
 
     /// Reads `input` through a guard in small chunks, as the parser does; returns the violation it reports.
     fn violation(input: &[u8], max_fields: usize) -> Option<Violation> {
-        let mut guard = Guard::new(input, b',', 100, max_fields);
+        let mut guard = Guard::new(input, b',', 100, max_fields, 1);
         let mut buffer = [0u8; 64];
         loop {
             match guard.read(&mut buffer) {

@@ -13,8 +13,8 @@
 //! # How data is read
 //! - **Format**: the one recorded for the upload ([`ReportInput::kind`], from its declared type or extension),
 //!   else the name's extension, else JSON when the data starts with `[` and CSV otherwise.
-//! - **Delimiter**: `,` `;` tab or `|`, whichever splits the first records most consistently (tab first for a
-//!   `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
+//! - **Delimiter**: the one an Excel `sep=;` first line names (that line is skipped), else `,` `;` tab or `|`,
+//!   whichever splits the first records most consistently (tab first for a `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
 //!   CRLF, LF and a lone CR end lines, and the line numbers in errors count them (and blank lines) as an editor
 //!   does; a byte that is not UTF-8 is named by the line it is on.
 //! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
@@ -210,6 +210,12 @@ pub fn render_report_from_reader<R: Read>(
     let kind = heading.kind.or_else(|| sniff::kind_from_name(&name)).unwrap_or_else(|| {
         if body.trim_ascii_start().starts_with(b"[") { TabularKind::Json } else { TabularKind::Csv }
     });
+    // Excel's `sep=;` line names the delimiter; the header is on the next line.
+    let separator_line = if kind == TabularKind::Csv { sniff::separator_line(body) } else { None };
+    let (body, first_line) = match separator_line {
+        Some((_, length)) => (body.get(length..).unwrap_or_default(), 2),
+        None => (body, 1),
+    };
     let stream = Cursor::new(body).chain(reader);
     let (analysis, format) = if kind == TabularKind::Json {
         // JSON writes its numbers with a decimal point whatever the configured locale.
@@ -217,20 +223,22 @@ pub fn render_report_from_reader<R: Read>(
         json::read_json(stream, settings.max_columns, &mut analyzer)?;
         (analyzer.finish()?, "JSON array of objects".to_owned())
     } else {
-        let delimiter = if name.ends_with(".tsv") && body.contains(&b'\t') {
-            b'\t'
-        } else {
-            sniff::sniff_delimiter(body, complete)
+        let delimiter = match separator_line {
+            Some((named, _)) => named,
+            None if name.ends_with(".tsv") && body.contains(&b'\t') => b'\t',
+            None => sniff::sniff_delimiter(body, complete),
         };
-        let analysis = read_csv(stream, delimiter, settings)?;
+        let analysis = read_csv(stream, delimiter, first_line, settings)?;
         let delimiter_name = match delimiter {
-            b';' => "semicolon",
-            b'\t' => "tab",
-            b'|' => "pipe",
-            _ => "comma",
+            b',' => "comma".to_owned(),
+            b';' => "semicolon".to_owned(),
+            b'\t' => "tab".to_owned(),
+            b'|' => "pipe".to_owned(),
+            other => format!("“{}”", char::from(other)),
         };
+        let named_note = if separator_line.is_some() { " (named by its sep= line)" } else { "" };
         let bom_note = if bom { ", UTF-8 with BOM" } else { ", UTF-8" };
-        (analysis, format!("{delimiter_name}-separated text{bom_note}"))
+        (analysis, format!("{delimiter_name}-separated text{named_note}{bom_note}"))
     };
     let model_heading = model::Heading {
         title: heading.title,
@@ -247,9 +255,15 @@ pub fn render_report_from_reader<R: Read>(
     Ok(Report { pdf, html, summary })
 }
 
-fn read_csv<R: Read>(stream: R, delimiter: u8, settings: &ReportSettings) -> Result<analyze::Analysis, ReportError> {
+/// Reads delimited text whose first line (the header) is line `first_line` of the file.
+fn read_csv<R: Read>(
+    stream: R,
+    delimiter: u8,
+    first_line: u64,
+    settings: &ReportSettings,
+) -> Result<analyze::Analysis, ReportError> {
     let max_fields = settings.max_columns.saturating_mul(2).saturating_add(8);
-    let guard = Guard::new(stream, delimiter, settings.max_cell_bytes, max_fields);
+    let guard = Guard::new(stream, delimiter, settings.max_cell_bytes, max_fields, first_line);
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(guard);
     let mut analyzer = Analyzer::new(settings, settings.locale, Layout::Delimited(delimiter));

@@ -121,6 +121,30 @@ fn json_head_is_table(head: &[u8]) -> bool {
     }
 }
 
+/// Excel's first line naming the delimiter (`sep=;`, `sep=|`, any one punctuation character or a tab, then the
+/// end of the line): the delimiter and the line's length with its line break.
+pub(crate) fn separator_line(head: &[u8]) -> Option<(u8, usize)> {
+    const PREFIX: &[u8] = b"sep=";
+    if !head.get(..PREFIX.len())?.eq_ignore_ascii_case(PREFIX) {
+        return None;
+    }
+    let delimiter = *head.get(PREFIX.len())?;
+    if !(delimiter == b'\t' || delimiter.is_ascii_punctuation()) || delimiter == b'"' {
+        return None;
+    }
+    let after = head.get(PREFIX.len() + 1..).unwrap_or_default();
+    let line_break = if after.starts_with(b"\r\n") {
+        2
+    } else if after.is_empty() {
+        0
+    } else if after.starts_with(b"\n") || after.starts_with(b"\r") {
+        1
+    } else {
+        return None;
+    };
+    Some((delimiter, PREFIX.len() + 1 + line_break))
+}
+
 /// Picks the delimiter from the head of the data: the candidate that splits the first records into the same
 /// number (at least two) of fields most consistently; ties go to the order `,` `;` tab `|`. A `.tsv` file
 /// prefers tab. One column (no candidate splits anything) reads as comma-separated.
@@ -173,6 +197,17 @@ mod tests {
         assert_eq!(sniff_delimiter(b"a|b\n1|2\n", true), b'|');
         // A cut last line does not count.
         assert_eq!(sniff_delimiter(b"a;b\n1;2\n3,4,5,6,7,8", false), b';');
+    }
+
+    #[test]
+    fn reads_excel_separator_lines() {
+        assert_eq!(separator_line(b"sep=;\na;b\n"), Some((b';', 6)));
+        assert_eq!(separator_line(b"SEP=|\r\na|b"), Some((b'|', 7)));
+        assert_eq!(separator_line(b"sep=\t\ra"), Some((b'\t', 6)));
+        assert_eq!(separator_line(b"sep=,"), Some((b',', 5)));
+        for not_one in [&b"sep=x\n"[..], b"sep=,,b\n", b"sep=\"\n", b"sep=\n", b"a,sep=;\n", b"sep"] {
+            assert_eq!(separator_line(not_one), None, "{:?}", String::from_utf8_lossy(not_one));
+        }
     }
 
     #[test]

@@ -193,3 +193,19 @@ fn characters_xml_forbids_in_charted_labels_and_names_still_render() {
     let (text, _) = pdf_text_and_pages(&report.pdf, "xml");
     assert!(text.contains(" by cat"), "the chart is in the PDF: {text}");
 }
+
+#[test]
+fn excel_sep_line_names_the_delimiter_and_is_not_the_header() {
+    let report = render("excel_sep.csv", b"sep=;\na;b\n1;2,5\n3;4,5\n").unwrap();
+    assert_eq!(kinds(&report), vec![("a".into(), ColumnKind::Integer), ("b".into(), ColumnKind::Decimal)]);
+    assert_eq!(report.summary.locale, Locale::Comma);
+    assert!(report.html.contains(r#"<td class="num strong">7,00</td>"#), "the sum of b");
+    // The delimiter it names wins over sniffing, and line numbers still count the line.
+    let report = render("sep_pipe.csv", "\u{feff}sep=|\r\nname|note\r\nx|a,b;c\r\n".as_bytes()).unwrap();
+    assert_eq!(kinds(&report).len(), 2);
+    let error = crate::support::error("sep.csv", b"sep=,\r\na,b\r\n1,2\r\n3\r\n");
+    assert!(error.to_string().contains("line 4 has 1 cells"), "{error}");
+    // A header that only starts like one is a header.
+    let report = render("sepx.csv", b"sep=x,y\n1,2\n").unwrap();
+    assert_eq!(report.summary.columns[0].name, "sep=x");
+}
