@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use crate::error::ReportError;
-use crate::number::{DateCell, LocaleHint, locale_hint, parse_date, parse_number};
+use crate::number::{DateCell, LocaleHint, is_missing_marker, locale_hint, parse_date, parse_number};
 use crate::settings::{Locale, ReportSettings};
 use crate::stats::{DateAcc, GroupSums, NumAcc, TextAcc};
 
@@ -26,8 +26,12 @@ const MAX_CATEGORIES: usize = 10_000;
 #[derive(Debug)]
 pub(crate) struct Column {
     pub name: String,
+    /// Cells holding a value.
     pub filled: u64,
+    /// Empty cells.
     pub empty: u64,
+    /// Cells holding a missing-value marker (`N/A`...): empty in a numeric or date column, values in a text one.
+    pub missing: u64,
     pub numbers: Option<NumAcc>,
     pub dates: Option<DateAcc>,
     pub text: TextAcc,
@@ -204,8 +208,10 @@ impl Analyzer {
         let width = names.len();
         let columns = names.into_iter().map(|name| new_column(name, width)).collect::<Vec<_>>();
         let sample = std::mem::take(&mut self.sample);
+        // Missing-value markers decide nothing, like empty cells.
+        let has_value = |cell: &&str| !cell.is_empty() && !is_missing_marker(cell);
         let all = |index: usize, test: &dyn Fn(&str) -> bool| {
-            let mut cells = sample.iter().filter_map(|row| row.get(index)).map(|c| c.trim()).filter(|c| !c.is_empty());
+            let mut cells = sample.iter().filter_map(|row| row.get(index)).map(|c| c.trim()).filter(has_value);
             let mut any = false;
             let ok = cells.all(|cell| {
                 any = true;
@@ -220,7 +226,7 @@ impl Analyzer {
                 .iter()
                 .filter_map(|row| row.get(i))
                 .map(|c| c.trim())
-                .any(|c| !c.is_empty() && !is_number(c) && !is_date(c))
+                .any(|c| has_value(&c) && !is_number(c) && !is_date(c))
         });
         let date_column = (0..columns.len()).find(|&i| all(i, &is_date));
         let charted: Vec<usize> = (0..columns.len()).filter(|&i| all(i, &is_number)).take(MAX_CHARTED).collect();
@@ -281,8 +287,12 @@ impl Analyzer {
                 column.empty += 1;
                 continue;
             }
-            column.filled += 1;
             column.text.add(cell);
+            if is_missing_marker(cell) {
+                column.missing += 1;
+                continue;
+            }
+            column.filled += 1;
             if let Some(acc) = &mut column.numbers {
                 match parse_number(cell, analysis.locale) {
                     Some(number) if acc.add(number) => {
@@ -341,7 +351,8 @@ impl Analyzer {
 fn drop_empty_unnamed_tail(analysis: &mut Analysis, unnamed_tail: usize) {
     let first_unnamed = analysis.columns.len().saturating_sub(unnamed_tail).max(1);
     let mut keep = analysis.columns.len();
-    while keep > first_unnamed && analysis.columns.get(keep - 1).is_some_and(|column| column.filled == 0) {
+    let is_empty = |column: &Column| column.filled == 0 && column.missing == 0;
+    while keep > first_unnamed && analysis.columns.get(keep - 1).is_some_and(is_empty) {
         keep -= 1;
     }
     analysis.columns.truncate(keep);
@@ -376,6 +387,7 @@ fn new_column(name: String, width: usize) -> Column {
         name,
         filled: 0,
         empty: 0,
+        missing: 0,
         numbers: Some(NumAcc::new(median_cap)),
         dates: Some(DateAcc::new()),
         text: TextAcc::new(10_000, text_bytes),

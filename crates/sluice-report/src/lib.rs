@@ -42,7 +42,8 @@
 //!   column is read month first (`mm/dd/yyyy`) only when some value cannot be day first (`12/31/2025`) and all
 //!   can be month first; when every value reads both ways, it is read day first, and the report says so.
 //! - **Types**: a column is `integer` or `decimal` when every non-empty cell is a number, `date` when every
-//!   non-empty cell is a date, `text` otherwise.
+//!   non-empty cell is a date, `text` otherwise. A missing-value marker (`NA`, `N/A`, `#N/A`, `NaN`, `null`, `-`,
+//!   `—`, whole, in any case) counts as an empty cell in a numeric or date column and as a value in a text one.
 //!
 //! # Statistics and bounded memory
 //! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`) and shown with as
@@ -143,7 +144,8 @@ pub struct ColumnSummary {
     pub name: String,
     /// Its inferred type.
     pub kind: ColumnKind,
-    /// How many of its cells are not empty.
+    /// How many of its cells hold a value: not empty and, in a numeric or date column, not a missing-value
+    /// marker such as `N/A`.
     pub filled: u64,
 }
 

@@ -125,6 +125,15 @@ fn kind_of(column: &Column) -> ColumnKind {
     }
 }
 
+/// How many cells of the column hold a value and how many are empty: missing-value markers (`N/A`...) are empty
+/// in a numeric or date column and values in a text one.
+fn filled_and_empty(column: &Column) -> (u64, u64) {
+    match kind_of(column) {
+        ColumnKind::Text => (column.filled + column.missing, column.empty),
+        ColumnKind::Integer | ColumnKind::Decimal | ColumnKind::Date => (column.filled, column.empty + column.missing),
+    }
+}
+
 /// The display scale of a numeric column: none for integers; otherwise as many decimals as its values have (at
 /// least two, at most the 28 a decimal holds), so that no value, sum, minimum or maximum that is not zero shows as
 /// zero.
@@ -142,7 +151,11 @@ pub(crate) fn summary(analysis: &Analysis) -> DatasetSummary {
         columns: analysis
             .columns
             .iter()
-            .map(|column| ColumnSummary { name: column.name.clone(), kind: kind_of(column), filled: column.filled })
+            .map(|column| ColumnSummary {
+                name: column.name.clone(),
+                kind: kind_of(column),
+                filled: filled_and_empty(column).0,
+            })
             .collect(),
         locale: analysis.locale,
     }
@@ -163,11 +176,14 @@ pub(crate) fn build(analysis: &Analysis, heading: &Heading) -> Model {
     let columns = analysis
         .columns
         .iter()
-        .map(|column| ColumnView {
-            name: shown(&column.name),
-            kind: kind_of(column).label(),
-            filled: format_count(column.filled, locale),
-            empty: format_count(column.empty, locale),
+        .map(|column| {
+            let (filled, empty) = filled_and_empty(column);
+            ColumnView {
+                name: shown(&column.name),
+                kind: kind_of(column).label(),
+                filled: format_count(filled, locale),
+                empty: format_count(empty, locale),
+            }
         })
         .collect();
     let numeric = numeric_views(analysis, &mut notes);
@@ -256,7 +272,11 @@ fn numeric_views(analysis: &Analysis, notes: &mut Vec<String>) -> Vec<NumericVie
 fn text_views(analysis: &Analysis, notes: &mut Vec<String>) -> Vec<TextView> {
     let locale = analysis.locale;
     let mut views = Vec::new();
-    for column in analysis.columns.iter().filter(|c| kind_of(c) == ColumnKind::Text && c.filled > 0) {
+    for column in analysis.columns.iter().filter(|c| kind_of(c) == ColumnKind::Text) {
+        let (filled, _) = filled_and_empty(column);
+        if filled == 0 {
+            continue;
+        }
         let (distinct, approximate) = column.text.distinct();
         if approximate {
             notes.push(format!(
@@ -273,9 +293,9 @@ fn text_views(analysis: &Analysis, notes: &mut Vec<String>) -> Vec<TextView> {
                 value: shown(value),
                 count: format_count(count, locale),
                 share: match locale {
-                    Locale::Comma => format!("{} %", format_decimal(share(count, column.filled), 1, locale)),
+                    Locale::Comma => format!("{} %", format_decimal(share(count, filled), 1, locale)),
                     Locale::Auto | Locale::Dot => {
-                        format!("{}%", format_decimal(share(count, column.filled), 1, locale))
+                        format!("{}%", format_decimal(share(count, filled), 1, locale))
                     }
                 },
             })

@@ -147,6 +147,17 @@ fn push_grouped(int_part: &str, group: char, out: &mut String) -> bool {
     true
 }
 
+/// Cells that mean "no value" (matched whole, in any case, after trimming): `NA`, `N/A`, `#N/A` (Excel), `NaN`
+/// (a float that is not a number), `null`, and a lone `-` or `—`.
+const MISSING_MARKERS: &[&str] = &["na", "n/a", "#n/a", "nan", "null", "-", "—"];
+
+/// Whether `text` (trimmed) is a missing-value marker: in a column of numbers or dates it counts as an empty
+/// cell (so one `N/A` does not turn a numeric column into text); in a text column it is a value like any other
+/// (`NA` may be North America, `Nan` a name).
+pub(crate) fn is_missing_marker(text: &str) -> bool {
+    MISSING_MARKERS.iter().any(|marker| text.eq_ignore_ascii_case(marker))
+}
+
 /// What one cell says about the data's locale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LocaleHint {
@@ -346,6 +357,16 @@ mod tests {
         }
         for text in ["1.5e3", "1.234,5e3", "1,e3", ",e3"] {
             assert_eq!(parse_number(text, Locale::Comma), None, "{text:?} in Comma");
+        }
+    }
+
+    #[test]
+    fn knows_the_missing_value_markers_and_nothing_else() {
+        for marker in ["NA", "na", "N/A", "n/a", "#N/A", "NaN", "NAN", "null", "NULL", "Null", "-", "—"] {
+            assert!(is_missing_marker(marker), "{marker:?}");
+        }
+        for value in ["", "N", "none", "None", "nil", "--", "–", "#N/A!", "n.a.", "0", "NA NA", "#VALUE!"] {
+            assert!(!is_missing_marker(value), "{value:?}");
         }
     }
 

@@ -133,3 +133,32 @@ fn an_unnamed_column_that_holds_something_stays() {
     let report = render("blank_key.json", br#"[{"a":1,"":null}]"#).unwrap();
     assert_eq!(names(&report), ["a", "Column 2"]);
 }
+
+#[test]
+fn missing_value_markers_count_as_empty_in_numeric_and_date_columns() {
+    let mut data = String::from("id,amount,when,region\n");
+    for i in 0..1000 {
+        match i {
+            500 => data.push_str("500, N/A ,#N/A,NA\n"),
+            501 => data.push_str("501,nan,null,-\n"),
+            502 => data.push_str("502,—,NULL,n/a\n"),
+            _ => data.push_str(&format!("{i},{}.5,2025-01-{:02},{}\n", i % 7, i % 28 + 1, ["North", "South"][i % 2])),
+        }
+    }
+    let report = render("one_na.csv", data.as_bytes()).unwrap();
+    let kinds: Vec<ColumnKind> = report.summary.columns.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, [ColumnKind::Integer, ColumnKind::Decimal, ColumnKind::Date, ColumnKind::Text]);
+    assert_eq!(counts(&report.html, "amount"), (997, 3));
+    assert_eq!(report.summary.columns[1].filled, 997);
+    assert_eq!(counts(&report.html, "when"), (997, 3));
+    // In a text column a marker is a value like any other (`NA` may be North America).
+    assert_eq!(counts(&report.html, "region"), (1000, 0));
+    assert_eq!(report.summary.columns[3].filled, 1000);
+    assert!(report.html.contains("<td>NA</td>"), "counted among the region's values");
+    assert!(report.html.contains("amount by region"), "the numeric column is still charted");
+
+    // A column of markers alone is text; other words are not markers.
+    let report = render("markers.csv", b"a,b\nN/A,none\n-,1\n").unwrap();
+    assert_eq!(report.summary.columns[0].kind, ColumnKind::Text);
+    assert_eq!(report.summary.columns[1].kind, ColumnKind::Text);
+}
