@@ -23,7 +23,8 @@
 //!   empty cells after the last column; on the header, an unnamed last column that rows may leave out, dropped
 //!   when it is empty on every line), spaces around values. A record whose cells are all empty (`,,` in CSV,
 //!   `{"a": null}` in JSON) is a row like any other: it is counted and its cells are empty.
-//! - **Rejected**, with the line number: invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
+//! - **Rejected**, with the line number: a spreadsheet workbook (`.xlsx`, `.ods`, `.xls`: `not_tabular`, named
+//!   as such, to be exported as CSV), invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
 //!   (its unnamed last columns aside) or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
 //!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
 //!   (`empty_file`). `too_many_columns` says how many columns the line has (counted, not kept). In JSON every
@@ -200,6 +201,13 @@ pub fn render_report_from_reader<R: Read>(
     let mut head = Vec::with_capacity(HEAD_BYTES);
     (&mut reader).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(ReportError::Read)?;
     let complete = head.len() < HEAD_BYTES;
+    if let Some(workbook) = sniff::workbook_kind(&head) {
+        return Err(ReportError::NotTabular {
+            reason: format!(
+                "it is {workbook}, not text: open it in its spreadsheet program and export it as CSV (UTF-8)"
+            ),
+        });
+    }
     if sniff::is_utf16(&head) {
         return Err(ReportError::InvalidUtf8 { line: 1, hint: ": it is UTF-16; save it as UTF-8" });
     }

@@ -58,6 +58,25 @@ pub(crate) fn is_utf16(head: &[u8]) -> bool {
     head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF")
 }
 
+/// What a spreadsheet workbook (a binary file, never text) is, from its first bytes: an Excel `.xlsx` or an
+/// OpenDocument `.ods` (ZIP archives), another ZIP archive, or an Excel 97-2003 `.xls` (an OLE2 compound file).
+pub(crate) fn workbook_kind(head: &[u8]) -> Option<&'static str> {
+    let holds = |needle: &[u8]| head.windows(needle.len()).any(|window| window == needle);
+    if head.starts_with(b"PK\x03\x04") {
+        Some(if holds(b"xl/") {
+            "an Excel workbook (.xlsx)"
+        } else if holds(b"application/vnd.oasis.opendocument.spreadsheet") {
+            "an OpenDocument spreadsheet (.ods)"
+        } else {
+            "a ZIP archive (such as an Excel .xlsx or OpenDocument .ods workbook)"
+        })
+    } else if head.starts_with(b"\xD0\xCF\x11\xE0") {
+        Some("an Excel 97-2003 workbook (.xls) or another Office document")
+    } else {
+        None
+    }
+}
+
 /// Decides whether an upload is a report input, from its first bytes (a few KiB are enough), its client file
 /// name and its declared `Content-Type`.
 ///

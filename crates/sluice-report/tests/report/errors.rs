@@ -181,3 +181,24 @@ fn the_recorded_format_decides_and_the_bytes_only_when_nothing_is_known() {
     // With nothing recorded, the extension decides.
     assert_eq!(render_as("bracket.csv", None, bracketed, &settings).unwrap().summary.rows, 2);
 }
+
+#[test]
+fn a_spreadsheet_workbook_is_named_as_one() {
+    let mut xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec();
+    xlsx.extend_from_slice(b"[Content_Types].xml\x00\x00\xad\x92\x00PK\x03\x04xl/workbook.xml\x00\x01");
+    let mut ods = b"PK\x03\x04\x14\x00\x00\x08\x00\x00mimetype".to_vec();
+    ods.extend_from_slice(b"application/vnd.oasis.opendocument.spreadsheetPK\x03\x04");
+    let cases: [(&[u8], &str); 4] = [
+        (&xlsx, "an Excel workbook (.xlsx)"),
+        (&ods, "an OpenDocument spreadsheet (.ods)"),
+        (b"PK\x03\x04\x0a\x00\x00\x00\x00\x00notes.txt", "a ZIP archive"),
+        (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\x00\x00\x00\x00", "an Excel 97-2003 workbook (.xls)"),
+    ];
+    for (data, named) in cases {
+        let error = error("sales.csv", data);
+        assert_eq!(error.code(), "not_tabular", "{error}");
+        let message = error.to_string();
+        assert!(message.contains(named) && message.contains("export it as CSV"), "{message}");
+        assert!(!message.contains("UTF-8 text"), "{message}");
+    }
+}
