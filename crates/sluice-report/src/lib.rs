@@ -11,50 +11,50 @@
 //! and stores what it returns. It reads no environment, no system fonts and no network.
 //!
 //! # How data is read
-//! - **Format**: the one recorded for the upload ([`ReportInput::kind`], from its declared type or extension),
-//!   else the name's extension, else JSON when the data starts with `[` and CSV otherwise.
+//! - **Format**: the one recorded for the upload ([`ReportInput::kind`], from its declared type or extension), else
+//!   the name's extension, else JSON when the data starts with `[` and CSV otherwise.
 //! - **Delimiter**: the one an Excel `sep=;` first line names (that line is skipped), else `,` `;` tab or `|`,
-//!   whichever splits the first records most consistently (tab first for a `.tsv` name). Quoted fields may hold delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped;
-//!   CRLF, LF and a lone CR end lines, and the line numbers in errors count them (and blank lines) as an editor
-//!   does; a byte that is not UTF-8 is named by the line it is on.
+//!   whichever splits the first records most consistently (tab first for a `.tsv` name). Quoted fields may hold
+//!   delimiters, `""` and newlines. A UTF-8 byte-order mark is skipped; CRLF, LF and a lone CR end lines, and the
+//!   line numbers in errors count them (and blank lines) as an editor does; a byte that is not UTF-8 is named by
+//!   the line it is on.
 //! - **Header**: the first record is always the header. Blank names become `Column N`, repeated ones get
 //!   ` (2)`, ` (3)`...
-//! - **Tolerated**: blank lines (nothing at all on them: skipped, not counted), a trailing delimiter (extra
-//!   empty cells after the last column; on the header, an unnamed last column that rows may leave out, dropped
-//!   when it is empty on every line), spaces around values. A record whose cells are all empty (`,,` in CSV,
-//!   `{"a": null}` in JSON) is a row like any other: it is counted and its cells are empty.
-//! - **Rejected**, with the line number: a spreadsheet workbook (`.xlsx`, `.ods`, `.xls`: `not_tabular`, named
-//!   as such, to be exported as CSV), invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header
-//!   (its unnamed last columns aside) or extra non-empty cells (`ragged_row`), a quote never closed (`unbalanced_quote`), a cell or a row beyond
-//!   the limits (`cell_too_large`, `too_many_columns`), more rows than `max_rows` (`too_many_rows`), no data rows
-//!   (`empty_file`). `too_many_columns` says how many columns the line has (counted, not kept). In JSON every
-//!   distinct key is a column (one first seen after the first 1,000 objects too: it is empty in the rows before
-//!   it, and not charted): the error names the object with too many keys, or how many objects, from the first,
-//!   have too many distinct keys between them.
-//! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal
-//!   part, or scientific notation (`5.2e-05`, `1,5E+3` with a decimal comma; always a decimal); no currency
-//!   symbols; `007` is a code (text). The decimal separator is the configured
-//!   [`Locale`] or, with `auto`, the one the first 1,000 rows vote for (a cell votes when only one separator
-//!   reads it: `9,80` and `1.097,60` for a comma, `14.50` and `1,234.56` for a point; `1.234` does not vote);
-//!   without votes, `;`-separated data uses a decimal comma and anything else a point. JSON uses a point, and
-//!   its numbers are read from their text exactly as written (`19.90`, `12345678901234567890123`), never through
-//!   a float; one too large for a decimal is text.
-//! - **Dates**: ISO `yyyy-mm-dd` (a time after it is ignored) and `dd/mm/yyyy` (also with `-` or `.`). A
-//!   column is read month first (`mm/dd/yyyy`) only when some value cannot be day first (`12/31/2025`) and all
-//!   can be month first; when every value reads both ways, it is read day first, and the report says so.
+//! - **Tolerated**: blank lines (nothing at all on them: skipped, not counted), a trailing delimiter (extra empty
+//!   cells after the last column; on the header, an unnamed last column that rows may leave out, dropped when it is
+//!   empty on every line), spaces around values. A record whose cells are all empty (`,,` in CSV, `{"a": null}` in
+//!   JSON) is a row like any other: it is counted and its cells are empty.
+//! - **Rejected**, with the line number: a spreadsheet workbook (`.xlsx`, `.ods`, `.xls`: `not_tabular`, named as
+//!   such, to be exported as CSV), invalid UTF-8 (`invalid_utf8`), a row with fewer cells than the header (its
+//!   unnamed last columns aside) or extra non-empty cells (`ragged_row`), a quote never closed
+//!   (`unbalanced_quote`), a cell or a row beyond the limits (`cell_too_large`, `too_many_columns`), more rows than
+//!   `max_rows` (`too_many_rows`), no data rows (`empty_file`). `too_many_columns` says how many columns the line
+//!   has (counted, not kept). In JSON every distinct key is a column (one first seen after the first 1,000 objects
+//!   too: it is empty in the rows before it, and not charted): the error names the object with too many keys, or
+//!   how many objects, from the first, have too many distinct keys between them.
+//! - **Numbers** (see `number.rs`): optional sign or parentheses, digits grouped by threes or not, a decimal part,
+//!   or scientific notation (`5.2e-05`, `1,5E+3` with a decimal comma; always a decimal); no currency symbols;
+//!   `007` is a code (text). The decimal separator is the configured [`Locale`] or, with `auto`, the one the first
+//!   1,000 rows vote for (a cell votes when only one separator reads it: `9,80` and `1.097,60` for a comma, `14.50`
+//!   and `1,234.56` for a point; `1.234` does not vote); without votes, `;`-separated data uses a decimal comma and
+//!   anything else a point. JSON uses a point, and its numbers are read from their text exactly as written
+//!   (`19.90`, `12345678901234567890123`), never through a float; one too large for a decimal is text.
+//! - **Dates**: ISO `yyyy-mm-dd` (a time after it is ignored) and `dd/mm/yyyy` (also with `-` or `.`). A column is
+//!   read month first (`mm/dd/yyyy`) only when some value cannot be day first (`12/31/2025`) and all can be month
+//!   first; when every value reads both ways, it is read day first, and the report says so.
 //! - **Types**: a column is `integer` or `decimal` when every non-empty cell is a number, `date` when every
 //!   non-empty cell is a date, `text` otherwise. A missing-value marker (`NA`, `N/A`, `#N/A`, `NaN`, `null`, `-`,
 //!   `—`, whole, in any case) counts as an empty cell in a numeric or date column and as a value in a text one.
 //!
 //! # Statistics and bounded memory
-//! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`) and shown with as
-//! many decimals as the column's values have (at least two, at most 28); means and medians with those decimals,
-//! or three significant digits when those would show a non-zero one as zero. Medians are exact
-//! while a column holds at most 1,000,000 / columns (at least 4,096) distinct values, then estimated (P²) and marked `≈`.
-//! Distinct counts and top values are exact up to 10,000 distinct values per column, then estimated
-//! (HyperLogLog) and marked. Bar charts sum each numeric column (the first six) by the first text column (top
-//! eight categories and "Other"); line charts sum them by month of the first date column (by year past ten
-//! years). The preview shows the first 100 rows. Nothing else grows with the number of rows.
+//! Sums, counts, minimums and maximums are exact (`rust_decimal`; `0.1 + 0.2` prints `0.30`) and shown with as many
+//! decimals as the column's values have (at least two, at most 28); means and medians with those decimals, or three
+//! significant digits when those would show a non-zero one as zero. Medians are exact while a column holds at most
+//! 1,000,000 / columns (at least 4,096) distinct values, then estimated (P²) and marked `≈`. Distinct counts and
+//! top values are exact up to 10,000 distinct values per column, then estimated (HyperLogLog) and marked. Bar
+//! charts sum each numeric column (the first six) by the first text column (top eight categories and "Other"); line
+//! charts sum them by month of the first date column (by year past ten years). The preview shows the first 100
+//! rows. Nothing else grows with the number of rows.
 
 mod analyze;
 mod chart;
