@@ -26,6 +26,8 @@ pub(crate) struct JpegFrame {
     pub precision: u8,
     /// Exif orientation from the first APP1 Exif segment, if any.
     pub orientation: Option<Orientation>,
+    /// Whether the data is arithmetic-coded (not Huffman).
+    pub arithmetic: bool,
 }
 
 /// Reads the header of `input`, whose type is `media`.
@@ -125,9 +127,11 @@ fn jpeg_segments<'a>(
 fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
     let mut frame: Option<(u32, u32, u8)> = None;
     let mut orientation = None;
+    let mut arithmetic = false;
     jpeg_segments(input, |marker, payload| {
         match marker {
             0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF if frame.is_none() => {
+                arithmetic = marker >= 0xC9;
                 let (Some(&precision), Some(height), Some(width)) =
                     (payload.first(), be16(payload, 1), be16(payload, 3))
                 else {
@@ -146,13 +150,29 @@ fn jpeg(input: &[u8]) -> Result<(u32, u32, JpegFrame), BoxError> {
     })?;
     let (width, height, precision) =
         frame.ok_or_else(|| Reason::boxed("no JPEG frame header before the image data"))?;
+    Ok((width, height, JpegFrame { precision, orientation, arithmetic }))
+}
+
+/// Refuses a JPEG whose data cannot be decoded in bounded time and space whatever its header says: one too small
+/// to hold its declared size, or one with too many scans. Checked once the declared size is within limits.
+pub(crate) fn check_jpeg_data(input: &[u8], width: u32, height: u32, frame: JpegFrame) -> Result<(), BoxError> {
+    // Huffman coding spends at least one bit on every 8x8 block (its DC value), so a file smaller than that is
+    // cut short, however its end looks: decoders would fill the missing part with grey at full size.
+    let blocks = u64::from(width.div_ceil(8)) * u64::from(height.div_ceil(8));
+    let bits = u64::try_from(input.len()).unwrap_or(u64::MAX).saturating_mul(8);
+    if !frame.arithmetic && bits < blocks {
+        return Err(Reason::boxed(format!(
+            "the JPEG is cut short: {} bytes cannot hold a {width}x{height} image",
+            input.len()
+        )));
+    }
     let scans = jpeg_scans(input);
     if scans > MAX_JPEG_SCANS {
         return Err(Reason::boxed(format!(
-            "the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are decoded (a progressive JPEG has about 10)"
+            "the JPEG has {scans} scans, more than the {MAX_JPEG_SCANS} decoded; encoders write about 10"
         )));
     }
-    Ok((width, height, JpegFrame { precision, orientation }))
+    Ok(())
 }
 
 /// Most scans a JPEG may have. Each scan of a progressive JPEG is a pass over the whole image, so a small file of
@@ -280,7 +300,7 @@ mod tests {
         data.extend_from_slice(&[0xFF, 0xFF, 0xC0, 0, 17, 8, 0, 50, 0, 100, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
         data.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
         let header = read(&data, MediaType::Jpeg).map_err(|e| e.to_string());
-        let expected = JpegFrame { precision: 8, orientation: Some(Orientation::Rotate90) };
+        let expected = JpegFrame { precision: 8, orientation: Some(Orientation::Rotate90), arithmetic: false };
         assert_eq!(header, Ok(Header { media: MediaType::Jpeg, width: 100, height: 50, jpeg: Some(expected) }));
     }
 
@@ -292,13 +312,35 @@ mod tests {
         for _ in 0..MAX_JPEG_SCANS {
             data.extend_from_slice(&scan);
         }
+        let check = |data: &[u8]| {
+            let (width, height, frame) = jpeg(data).unwrap_or_else(|error| panic!("{error}"));
+            check_jpeg_data(data, width, height, frame)
+        };
         let mut ended = data.clone();
         ended.extend_from_slice(&[0xFF, 0xD9]);
-        assert!(jpeg(&ended).is_ok(), "{MAX_JPEG_SCANS} scans are decoded");
+        assert!(check(&ended).is_ok(), "{MAX_JPEG_SCANS} scans are decoded");
         data.extend_from_slice(&scan);
         data.extend_from_slice(&[0xFF, 0xD9]);
-        let refused = jpeg(&data).err().map(|error| error.to_string()).unwrap_or_default();
+        let refused = check(&data).err().map(|error| error.to_string()).unwrap_or_default();
         assert!(refused.contains(&format!("{} scans", MAX_JPEG_SCANS + 1)), "{refused}");
+    }
+
+    #[test]
+    fn jpegs_too_small_for_their_size_are_cut_short() {
+        // A 16x16 baseline header claiming 7000x7000, then a few bytes of data: 765,625 blocks need 95,704 bytes.
+        let mut data = vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 0x1B, 0x58, 0x1B, 0x58, 1, 1, 0x11, 0];
+        data.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x12, 0x34, 0xFF, 0xD9]);
+        let check = |data: &[u8]| {
+            let (width, height, frame) = jpeg(data).unwrap_or_else(|error| panic!("{error}"));
+            check_jpeg_data(data, width, height, frame)
+        };
+        let refused = check(&data).err().map(|error| error.to_string()).unwrap_or_default();
+        assert!(refused.contains("cut short") && refused.contains("7000x7000"), "{refused}");
+        // The same frame with enough bytes passes the check.
+        let mut whole = data[..data.len() - 2].to_vec();
+        whole.resize(whole.len() + 95_704, 0);
+        whole.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(check(&whole).is_ok());
     }
 
     #[test]

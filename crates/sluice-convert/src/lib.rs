@@ -144,6 +144,10 @@ fn checked_header(input: &[u8], limits: &ConvertLimits) -> Result<header::Header
             max_pixels: limits.max_pixels,
         });
     }
+    if let Some(frame) = header.jpeg {
+        header::check_jpeg_data(input, header.width, header.height, frame)
+            .map_err(|source| ConvertError::Undecodable { media, source })?;
+    }
     Ok(header)
 }
 
