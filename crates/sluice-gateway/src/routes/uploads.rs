@@ -473,13 +473,13 @@ async fn receive_file(
         None if head.is_empty() => Some(Problem::new("empty_file", "the file is empty")),
         None if claims_image(&name, &declared) => Some(Problem::new(
             "type_mismatch",
-            format!("the file is named or declared as an image, but its content is {}", describe_content(&head)),
+            format!("the file is named or declared as an image, but it is {}", describe_content(&head)),
         )),
         None => Some(Problem::new(
             "unsupported_type",
             format!(
-                "{} is not converted; sluice converts JPEG, PNG, GIF and WebP images, and CSV, TSV and JSON \
-                 tables (named .csv, .tsv or .json, or sent as text/csv or application/json)",
+                "the file is {}, which is not converted; sluice converts JPEG, PNG, GIF and WebP images, and CSV, \
+                 TSV and JSON tables (named .csv, .tsv or .json, or sent as text/csv or application/json)",
                 describe_content(&head)
             ),
         )),
@@ -590,22 +590,26 @@ fn describe_content(head: &[u8]) -> &'static str {
     if head.starts_with(b"%PDF") {
         "a PDF document"
     } else if trimmed.starts_with("<svg") || (trimmed.starts_with("<?xml") && text.contains("<svg")) {
-        "an SVG image (SVG is not converted)"
+        "an SVG image"
     } else if head.len() >= 12
         && &head[4..8] == b"ftyp"
         && matches!(&head[8..12], b"heic" | b"heix" | b"mif1" | b"avif")
     {
-        "a HEIF/AVIF image (not converted)"
+        "a HEIF/AVIF image"
     } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
-        "a TIFF image (not converted)"
+        "a TIFF image"
     } else if head.starts_with(b"BM") {
-        "a BMP image (not converted)"
+        "a BMP image"
+    } else if head.starts_with(b"PK\x03\x04") {
+        "a ZIP archive (an .xlsx workbook is one: export the sheet as CSV)"
+    } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "an Office document (an .xls workbook is one: export the sheet as CSV)"
     } else if trimmed.starts_with('<') {
         "markup (HTML or XML)"
     } else if std::str::from_utf8(head).is_ok() {
         "text"
     } else {
-        "of an unknown type"
+        "data of an unknown type"
     }
 }
 
@@ -683,7 +687,10 @@ mod tests {
         assert_eq!(describe_content(b"%PDF-1.7"), "a PDF document");
         assert!(describe_content(b"<?xml version=\"1.0\"?><svg").starts_with("an SVG"));
         assert_eq!(describe_content(b"hello, world"), "text");
-        assert_eq!(describe_content(&[0x00, 0xff, 0xfe, 0x80]), "of an unknown type");
+        assert_eq!(describe_content(&[0x00, 0xff, 0xfe, 0x80]), "data of an unknown type");
+        assert!(describe_content(b"PK\x03\x04\x14\x00").contains("export the sheet as CSV"));
+        assert!(describe_content(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1]).contains(".xls workbook"));
+        assert_eq!(describe_content(b"II*\0\x08\0\0\0"), "a TIFF image");
         assert!(claims_image("photo.JPG", ""));
         assert!(claims_image("blob", "image/png"));
         assert!(!claims_image("notes.txt", "text/plain"));

@@ -73,6 +73,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let workers = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let progress = Progress::new(walked.files.len());
     let stop = AtomicBool::new(false);
+    interrupt::catch();
     let results = run_pool(workers, &walked.files, &stop, |file| {
         let result = batch.convert_one(file);
         match &result {
@@ -82,6 +83,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         result
     })?;
     progress.finish();
+    let interrupted = interrupt::caught();
 
     let mut reports = walked.not_walked;
     let mut entries = BTreeMap::new();
@@ -110,6 +112,14 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         return Err(error.context("the batch stopped"));
     }
     saved?;
+    if interrupted {
+        let done = reports.iter().filter(|report| report.outcome != Outcome::Skipped).count();
+        eprintln!(
+            "interrupted: {done} of {} files done and recorded; run the same command again to convert the rest",
+            walked.files.len()
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
+    }
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     let summary = RunSummary {
         command: "convert",
@@ -122,6 +132,42 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     print!("{}", summary.table());
     println!("  summary     {}", out.join("summary.html").display());
     Ok(super::exit_code(&reports))
+}
+
+/// The exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Ctrl-C during a batch: the first one lets the files being converted finish and records what was done (so a
+/// re-run resumes), a second one ends the process at once.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static CAUGHT: AtomicBool = AtomicBool::new(false);
+
+    /// Watches for Ctrl-C on a thread of its own for the rest of the process.
+    pub(super) fn catch() {
+        let watcher = std::thread::Builder::new().name("ctrl-c".to_owned()).spawn(|| {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                CAUGHT.store(true, Ordering::SeqCst);
+                eprintln!("stopping once the files being converted are done; Ctrl-C again quits at once");
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(super::INTERRUPTED));
+                }
+            });
+        });
+        if let Err(error) = watcher {
+            tracing::warn!(error = %error, "Ctrl-C will end the batch without recording what was done");
+        }
+    }
+
+    /// Whether Ctrl-C was pressed since [`catch`].
+    pub(super) fn caught() -> bool {
+        CAUGHT.load(Ordering::SeqCst)
+    }
 }
 
 /// The variants to make: all configured ones, or the named subset (an unknown name is an error that lists
@@ -166,7 +212,7 @@ fn run_pool<T: Send>(
                 .name(format!("convert-{worker}"))
                 .stack_size(8 << 20)
                 .spawn_scoped(scope, || {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) && !interrupt::caught() {
                         let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
                         let Some(file) = files.get(index) else { break };
                         let result = work(file);

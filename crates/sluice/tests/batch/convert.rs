@@ -223,3 +223,61 @@ fn fatal_errors_exit_1() {
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert!(!Path::new(&input.join("summary.json")).exists());
 }
+
+#[test]
+fn ctrl_c_finishes_the_files_in_hand_records_them_and_a_rerun_does_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let out = dir.path().join("out");
+    for index in 0..40 {
+        copy_sample("forest-stream.jpg", &input.join(format!("photo-{index:02}.jpg")));
+    }
+    std::fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+    let args = [
+        "convert".to_owned(),
+        input.display().to_string(),
+        "--out".to_owned(),
+        out.display().to_string(),
+        "--config".to_owned(),
+        dir.path().join("config.toml").display().to_string(),
+        "--jobs".to_owned(),
+        "1".to_owned(),
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(&args)
+        .env_remove("SLUICE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first photo is done, press Ctrl-C.
+    let started = std::time::Instant::now();
+    while std::fs::read_dir(&out).map_or(0, |entries| entries.count()) == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no output after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the batch did not stop after Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted:"), "{stderr}");
+
+    // The re-run reuses what the interrupted run recorded and converts the rest.
+    let rerun = run_sluice(&args);
+    assert_eq!(rerun.code(), 0, "{}", rerun.describe());
+    let summary = read_json(&out.join("summary.json"));
+    let unchanged = summary["totals"]["unchanged"].as_u64().unwrap();
+    let converted = summary["totals"]["converted"].as_u64().unwrap();
+    assert!((1..40).contains(&unchanged), "{summary:#}");
+    assert_eq!(unchanged + converted, 40, "{summary:#}");
+}
