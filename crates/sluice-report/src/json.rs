@@ -296,13 +296,19 @@ mod tests {
         assert!(matches!(error, ReportError::TooManyDistinctKeys { objects: 2, found: 5, limit: 4 }), "{error:?}");
     }
 
-    #[test]
-    fn a_wide_object_after_the_sample_is_rejected_not_truncated() {
+    /// A JSON array of `SAMPLE_OBJECTS` objects with the key `a`, then `tail` (which closes the array).
+    fn after_the_sample(tail: &str) -> String {
         let mut data = String::from("[");
         for i in 0..SAMPLE_OBJECTS {
             data.push_str(&format!("{{\"a\":{i}}},"));
         }
-        data.push_str(r#"{"a":1,"b":2,"c":3,"b":4}]"#);
+        data.push_str(tail);
+        data
+    }
+
+    #[test]
+    fn a_wide_object_after_the_sample_is_rejected_not_truncated() {
+        let data = after_the_sample(r#"{"a":1,"b":2,"c":3,"b":4}]"#);
         let error = read(&data, 2).unwrap_err();
         let object = SAMPLE_OBJECTS as u64 + 1;
         assert!(
@@ -324,11 +330,7 @@ mod tests {
 
     #[test]
     fn a_key_first_seen_after_the_sample_adds_a_column() {
-        let mut data = String::from("[");
-        for i in 0..SAMPLE_OBJECTS {
-            data.push_str(&format!("{{\"a\":{i}}},"));
-        }
-        data.push_str(r#"{"late":"x","a":1},{"a":2}]"#);
+        let data = after_the_sample(r#"{"late":"x","a":1},{"a":2}]"#);
         let rows = read(&data, 2).unwrap();
         assert_eq!(rows.first().unwrap(), &["a", "late"]);
         assert_eq!(rows.get(SAMPLE_OBJECTS + 1).unwrap(), &["1", "x"]);

@@ -184,15 +184,9 @@ async fn presigned_links_fetch_outputs_straight_from_the_store() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn events_stream_the_job_until_it_ends() {
-    let app = spawn_app().await;
-    let response = app.upload(&["forest-stream.jpg"], &[("variants", "thumb,medium")]).await;
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let stream = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
-    assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    assert_eq!(stream.headers()["x-accel-buffering"], "no", "proxies pass the events on at once");
-    let body = tokio::time::timeout(Duration::from_secs(60), async {
+/// The whole body of an event stream, which must end by itself within a minute.
+async fn read_until_it_ends(stream: reqwest::Response) -> String {
+    tokio::time::timeout(Duration::from_secs(60), async {
         let mut body = String::new();
         let mut chunks = stream.bytes_stream();
         while let Some(chunk) = chunks.next().await {
@@ -201,7 +195,18 @@ async fn events_stream_the_job_until_it_ends() {
         body
     })
     .await
-    .expect("the event stream did not end by itself");
+    .expect("the event stream did not end by itself")
+}
+
+#[tokio::test]
+async fn events_stream_the_job_until_it_ends() {
+    let app = spawn_app().await;
+    let response = app.upload(&["forest-stream.jpg"], &[("variants", "thumb,medium")]).await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let stream = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    assert_eq!(stream.headers()["x-accel-buffering"], "no", "proxies pass the events on at once");
+    let body = read_until_it_ends(stream).await;
     let events: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("event: ")).collect();
     assert_eq!(events.first(), Some(&"snapshot"), "{body}");
     assert_eq!(events.last(), Some(&"completed"), "{body}");
@@ -222,16 +227,7 @@ async fn events_on_another_instance_sharing_the_bucket_follow_the_job_to_its_end
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let stream = watches.client.get(watches.url(&format!("/v1/jobs/{id}/events"))).send().await.unwrap();
     assert_eq!(stream.status(), 200);
-    let body = tokio::time::timeout(Duration::from_secs(60), async {
-        let mut body = String::new();
-        let mut chunks = stream.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            body.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        }
-        body
-    })
-    .await
-    .expect("the event stream on the other instance did not end by itself");
+    let body = read_until_it_ends(stream).await;
     let states: Vec<String> = body
         .lines()
         .filter_map(|line| line.strip_prefix("data: "))
