@@ -5,9 +5,10 @@
 //! request"), so without a check every page a user opens could upload files, and send notices, through a
 //! gateway on their machine or network. Browsers name the page's origin in `Origin` on such requests: a
 //! request that changes something (any method but GET, HEAD and OPTIONS) from an origin that is neither the
-//! gateway's own nor listed is refused with `403 cross_origin_refused`. Clients that are not browsers send
-//! no `Origin` and are not concerned. Listed origins also get the CORS headers that let their pages read
-//! the answers, and their preflight requests are answered.
+//! gateway's own (`server.public_url`, or a loopback address it was reached at) nor listed is refused with
+//! `403 cross_origin_refused`. Clients that are not browsers send no `Origin` and are not concerned. Listed
+//! origins also get the CORS headers that let their pages read the answers, and their preflight requests are
+//! answered.
 
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
@@ -92,19 +93,31 @@ pub(crate) async fn guard(State(app): State<AppState>, request: Request, next: N
     response
 }
 
-/// Whether `origin` is the gateway itself: the host the request was sent to, or `server.public_url`.
+/// Whether `origin` is the gateway itself: `server.public_url`, or a page this gateway served on a loopback
+/// address (`http://localhost:8080`, `http://127.0.0.1:8080`) when that is the host the request was sent to.
+/// Other hosts do not count even when the request names them: a page can rebind its own name to this machine's
+/// address (DNS rebinding) and so send the gateway its own host and origin.
 fn is_same_origin(app: &AppState, headers: &HeaderMap, uri: &axum::http::Uri, origin: &str) -> bool {
     let Some(origin) = normalise_origin(origin) else {
         return false; // `null` (a sandboxed page, a file) or garbage
     };
-    let origin_host = origin.split_once("://").map_or("", |(_, host)| host);
+    if normalise_origin(&app.settings.public_url).is_some_and(|public| public == origin) {
+        return true;
+    }
+    let Some(origin_host) = origin.strip_prefix("http://") else { return false };
     // HTTP/1.1 names the host in `Host`, HTTP/2 in the `:authority` that becomes the URI's authority.
     let requested =
         headers.get(header::HOST).and_then(|host| host.to_str().ok()).or(uri.authority().map(|a| a.as_str()));
-    if requested.is_some_and(|host| host.eq_ignore_ascii_case(origin_host)) {
-        return true;
-    }
-    normalise_origin(&app.settings.public_url).is_some_and(|public| public == origin)
+    requested.is_some_and(|host| host.eq_ignore_ascii_case(origin_host)) && is_loopback(origin_host)
+}
+
+/// Whether `host` (with or without a port) names this machine: `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn add_cors_headers(headers: &mut HeaderMap, app: &AppState, origin: &str) {
@@ -144,5 +157,15 @@ mod tests {
         assert!(allowed.allows("https://APP.example.com"));
         assert!(!allowed.allows("https://evil.example"));
         assert!(AllowedOrigins::new(&["*".to_owned()]).allows("null"));
+    }
+
+    #[test]
+    fn loopback_hosts_are_told_apart_from_other_names() {
+        for local in ["localhost:8080", "127.0.0.1:8080", "127.0.0.2", "[::1]:8080", "LOCALHOST"] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for other in ["evil.example:8080", "192.168.1.5:8080", "localhost.evil.example", "[2001:db8::1]:80"] {
+            assert!(!is_loopback(other), "{other}");
+        }
     }
 }

@@ -71,6 +71,7 @@ pub(crate) struct UploadForm {
         (status = 200, description = "With `Prefer: wait=N`: the job finished within N seconds; or a replay of the upload with the same Idempotency-Key", body = JobDocument),
         (status = 400, description = "Malformed form, bad address, recipient outside mail.allowed_domains, unknown variant, no file, bad Idempotency-Key, refused callback_url", body = crate::error::ErrorBody),
         (status = 401, description = "server.api_tokens is set and no valid bearer token was sent", body = crate::error::ErrorBody),
+        (status = 403, description = "Sent by a web page of another site, whose origin server.cors_origins does not list (cross_origin_refused)", body = crate::error::ErrorBody),
         (status = 408, description = "The upload stalled", body = crate::error::ErrorBody),
         (status = 413, description = "Larger than server.max_upload_bytes; nothing was stored", body = crate::error::ErrorBody),
         (status = 409, description = "An upload with the same Idempotency-Key is still being stored; see Retry-After", body = crate::error::ErrorBody),

@@ -388,6 +388,21 @@ async fn uploads_from_other_sites_web_pages_are_refused() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
     assert_eq!(code(&refused.json().await.unwrap()), "cross_origin_refused");
     assert_eq!(post_from(&app, "null").await.status(), 403, "a sandboxed page or a file");
+    // A page on another name that resolves to this machine (DNS rebinding) names itself in Host and Origin alike.
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let bytes = std::fs::read(sample("ladybird-pan-animated.gif")).unwrap();
+    let rebound = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .header("Host", format!("rebound.example:{port}"))
+        .header("Origin", format!("http://rebound.example:{port}"))
+        .multipart(Form::new().part("file", Part::bytes(bytes).file_name("ladybird.gif")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403, "DNS rebinding");
+    // An origin that is neither server.public_url nor the host the request went to is another site.
+    assert_eq!(post_from(&app, &format!("http://localhost:{port}")).await.status(), 403, "Host says 127.0.0.1");
     assert!(files_under(&app.storage()).iter().all(|key| !key.starts_with("originals")), "nothing stored");
     // The gateway's own pages (its address, as the browser reached it) and clients that are not browsers.
     assert_eq!(post_from(&app, &app.base).await.status(), 202);
