@@ -83,9 +83,12 @@ pub fn takeovers_prefix(job: JobId) -> String {
     format!("takeovers/{job}/")
 }
 
+/// Prefix of the instances' heartbeats.
+pub const INSTANCES_PREFIX: &str = "instances/";
+
 /// The heartbeat of a running instance: when it was last known alive.
 pub fn heartbeat(instance: &str) -> String {
-    format!("instances/{instance}.json")
+    format!("{INSTANCES_PREFIX}{instance}.json")
 }
 
 /// The type of a stored file, from its key's extension (every key ends in its type's extension).

@@ -59,6 +59,10 @@ async fn deliver(shared: &Arc<Shared>, id: JobId, requeue: mpsc::Sender<JobId>) 
     if record.notification.state != NotificationState::Pending {
         return;
     }
+    if !crate::ownership::still_mine(shared, id).await {
+        tracing::info!("the job was taken over by another instance, which sends its notice");
+        return;
+    }
     let started = Instant::now();
     let links = &shared.links;
     let mut retries = 0;

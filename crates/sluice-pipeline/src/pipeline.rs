@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) instance: Arc<str>,
     /// Set once the first heartbeat is written: no job is marked as this instance's before it.
     pub(crate) first_beat: tokio::sync::OnceCell<()>,
+    /// Since when every heartbeat went through (none: the last one failed); see `ownership`.
+    pub(crate) beating_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Stripes of [`Shared::record_locks`].
@@ -235,6 +237,7 @@ impl Pipeline {
             record_locks: Box::new(std::array::from_fn(|_| tokio::sync::Mutex::new(()))),
             instance: Arc::from(uuid::Uuid::now_v7().to_string()),
             first_beat: tokio::sync::OnceCell::new(),
+            beating_since: std::sync::Mutex::new(None),
         });
         let (convert_tx, convert_rx) = mpsc::channel(capacity);
         let (notify_tx, notify_rx) = mpsc::channel(capacity);

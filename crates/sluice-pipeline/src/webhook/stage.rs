@@ -108,6 +108,10 @@ async fn attempt_and_record(shared: &Shared, id: JobId) -> Option<Due> {
         }
     };
     let webhook = record.webhook.clone().filter(|webhook| webhook.is_pending() && record.state.is_terminal())?;
+    if !crate::ownership::still_mine(shared, id).await {
+        tracing::info!("the job was taken over by another instance, which delivers its webhook");
+        return None;
+    }
     if webhook.next_attempt_at.is_some_and(|at| at > OffsetDateTime::now_utc() + time::Duration::SECOND) {
         // Scheduled twice (recovery and a live hand-over): the later entry makes the attempt.
         return Some(Due::for_record(&record));
