@@ -7,10 +7,10 @@
 //! heartbeat, or a stale one) is taken over by the one instance that manages to create the claim
 //! `takeovers/{job}/{dead instances}` (create-if-absent, atomic on S3), which then marks the job as its own and
 //! resumes it. So a restart does not re-run the jobs a live instance is running, and the jobs of an instance
-//! that died are picked up by the others. An instance judges others only once its own heartbeat has gone
-//! through for a whole heartbeat lifetime (after an outage of the store every heartbeat is stale at once), and
-//! sends a job's notice or webhook only while its marker is still there. A local folder belongs to one
-//! process: none of this applies there.
+//! that died are picked up by the others. An instance judges others by a stale heartbeat only once its own has
+//! gone through for a whole heartbeat lifetime (after an outage of the store every heartbeat is stale at once;
+//! a heartbeat removed by a clean stop counts at once), and sends a job's notice or webhook only while its
+//! marker is still there. A local folder belongs to one process: none of this applies there.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -64,9 +64,9 @@ pub(crate) async fn beat(shared: &Shared) -> Result<(), StoreError> {
     written
 }
 
-/// Whether this instance may judge others dead: only after beating without a miss for a whole
-/// [`HEARTBEAT_TTL`]. When the store was unreachable (for others too, most likely), every heartbeat is stale
-/// at once, and judging then would have live instances take each other's jobs.
+/// Whether this instance may judge others with a stale heartbeat dead: only after beating without a miss for a
+/// whole [`HEARTBEAT_TTL`]. When the store was unreachable (for others too, most likely), every heartbeat is
+/// stale at once, and judging then would have live instances take each other's jobs.
 fn may_judge_others(shared: &Shared) -> bool {
     shared.beating_since.lock().ok().and_then(|since| *since).is_some_and(|since| since.elapsed() >= HEARTBEAT_TTL)
 }
@@ -89,11 +89,25 @@ pub(crate) async fn keep_beating(shared: Arc<Shared>, stop: tokio_util::sync::Ca
     }
 }
 
-/// Whether `instance` vouched for itself recently. `Err` when storage cannot say.
-async fn is_alive(shared: &Shared, instance: &str) -> Result<bool, StoreError> {
+/// What an instance's heartbeat says of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// It vouched for itself until a time still ahead.
+    Alive,
+    /// Its heartbeat ran out: dead, or only cut off from the store for a while.
+    Stale,
+    /// It has no heartbeat: it stopped and removed it (or crashed long ago).
+    Gone,
+}
+
+/// What `instance`'s heartbeat says. `Err` when storage cannot say.
+async fn liveness(shared: &Shared, instance: &str) -> Result<Liveness, StoreError> {
     match shared.blobs.get(&keys::heartbeat(instance)).await {
-        Ok(body) => Ok(serde_json::from_slice::<Heartbeat>(&body).is_ok_and(|beat| beat.alive_until_ms > now_ms())),
-        Err(StoreError::NotFound { .. }) => Ok(false),
+        Ok(body) => {
+            let alive = serde_json::from_slice::<Heartbeat>(&body).is_ok_and(|beat| beat.alive_until_ms > now_ms());
+            Ok(if alive { Liveness::Alive } else { Liveness::Stale })
+        }
+        Err(StoreError::NotFound { .. }) => Ok(Liveness::Gone),
         Err(error) => Err(error),
     }
 }
@@ -207,10 +221,10 @@ async fn scan(shared: &Arc<Shared>, queues: &Queues, claimed: &mut Claimed) -> R
         }
         taken += u64::from(!claimed.contains_key(&job));
     }
-    if !may_judge_others(shared) {
-        return Ok(taken);
-    }
-    let mut alive: HashMap<String, bool> = HashMap::new();
+    // A stale heartbeat counts only once this instance's own have gone through for a while; a removed one
+    // (an instance that stopped cleanly) counts at once.
+    let judge_stale = may_judge_others(shared);
+    let mut known: HashMap<String, Liveness> = HashMap::new();
     for (job, mut instances) in markers(shared).await? {
         if shared.stopping.is_cancelled() {
             break;
@@ -218,19 +232,19 @@ async fn scan(shared: &Arc<Shared>, queues: &Queues, claimed: &mut Claimed) -> R
         if claimed.contains_key(&job) || instances.iter().any(|instance| *instance == *shared.instance) {
             continue;
         }
-        let mut anyone_alive = false;
+        let mut all_dead = true;
         for instance in &instances {
-            let live = match alive.get(instance).copied() {
-                Some(live) => live,
+            let liveness = match known.get(instance).copied() {
+                Some(liveness) => liveness,
                 None => {
-                    let live = is_alive(shared, instance).await?;
-                    alive.insert(instance.clone(), live);
-                    live
+                    let liveness = liveness(shared, instance).await?;
+                    known.insert(instance.clone(), liveness);
+                    liveness
                 }
             };
-            anyone_alive |= live;
+            all_dead &= liveness == Liveness::Gone || (liveness == Liveness::Stale && judge_stale);
         }
-        if anyone_alive {
+        if !all_dead {
             continue;
         }
         instances.sort();
