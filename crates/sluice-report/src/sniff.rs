@@ -32,9 +32,14 @@ impl TabularKind {
     }
 }
 
+/// A file name's extension in lower case; empty when it has none.
+fn lowercase_extension(name: &str) -> String {
+    name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default()
+}
+
 /// The kind a file name's extension says (`.json`, or `.csv` and `.tsv`), in any case.
 pub(crate) fn kind_from_name(name: &str) -> Option<TabularKind> {
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    let extension = lowercase_extension(name);
     match extension.as_str() {
         "json" => Some(TabularKind::Json),
         "csv" | "tsv" => Some(TabularKind::Csv),
@@ -84,7 +89,7 @@ pub(crate) fn workbook_kind(head: &[u8]) -> Option<&'static str> {
 /// JSON type needs an array whose first element is a flat object. A `.csv`/`.tsv` name or a CSV type needs UTF-8
 /// text without NUL bytes that splits into records. Anything else is not a report input.
 pub fn looks_like_tabular(head: &[u8], name: &str, declared: &str) -> Option<TabularKind> {
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+    let extension = lowercase_extension(name);
     let declared = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if declared.starts_with("image/") || IMAGE_EXTENSIONS.contains(&extension.as_str()) || looks_like_image(head) {
         return None;

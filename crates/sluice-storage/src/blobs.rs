@@ -179,9 +179,7 @@ impl Blobs {
         if self.local_root.is_some() {
             return Attributes::default();
         }
-        let extension = key.rsplit_once('.').map_or("", |(_, extension)| extension);
-        let media = sluice_core::MediaType::from_extension(extension);
-        Attributes::from_iter([(Attribute::ContentType, media.mime())])
+        Attributes::from_iter([(Attribute::ContentType, sluice_core::keys::media_of(key).mime())])
     }
 
     /// Whether other sluice instances may write to this store at the same time: an S3 bucket may be shared by
